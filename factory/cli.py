@@ -1,0 +1,351 @@
+"""The ``factory`` command line.
+
+    factory make --script-file my.txt --image me.jpg --out me.mp4
+    factory make --audio interview.m4a --image me.jpg --out me.mp4
+    factory jobs list | factory jobs show ID
+    factory doctor
+    factory check VIDEO --script-file my.txt          (qa/)
+    factory worker --stage render                      (queues/, distributed mode)
+
+Only click and the standard library are imported at start-up; every command imports what it
+needs when it runs, so ``factory --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+# Commands that live in other packages, imported only when used.
+LAZY_COMMANDS = {
+    "check": "qa.cli:check",
+    "worker": "queues.cli:worker",
+    "status": "queues.cli:status",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            try:
+                return getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as exc:
+                reason = f"not available here: {exc}"
+
+                @click.command(name, help=f"({reason})", context_settings={"ignore_unknown_options": True})
+                @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+                def unavailable(args: tuple[str, ...]) -> None:
+                    raise click.ClickException(f"the {name!r} command is {reason}")
+
+                return unavailable
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup)
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file (else $FACTORY_CONFIG or ./factory.toml).")
+@click.option("-v", "--verbose", is_flag=True, help="Show library logs.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
+    """Talking-video factory: script (or topic, or recording) + portrait photo → talking MP4."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"config": config}
+
+
+def load_settings(ctx: click.Context):
+    from factory.settings import Settings
+
+    try:
+        return Settings.load((ctx.obj or {}).get("config"))
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"bad settings: {exc}") from None
+
+
+def open_service(ctx: click.Context):
+    from factory.service import JobService
+
+    return JobService(load_settings(ctx))
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+class ProgressPrinter:
+    """One line per stage on stderr, redrawn in place on a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last_print = 0.0
+        self.started = time.monotonic()
+
+    def for_stage(self, stage: str):
+        def report(fraction: float, note: str = "") -> None:
+            now = time.monotonic()
+            if now - self.last_print < (0.2 if self.tty else 5.0) and fraction < 1.0:
+                return
+            self.last_print = now
+            bar = "#" * int(fraction * 20)
+            line = f"  {stage:<8} [{bar:<20}] {fraction * 100:5.1f}% {note}"
+            if self.tty:
+                click.echo("\r" + line[:100].ljust(100), nl=False, err=True)
+            else:
+                click.echo(line, err=True)
+
+        return report
+
+    def stage_done(self, outcome) -> None:
+        if self.tty:
+            click.echo("\r" + " " * 100 + "\r", nl=False, err=True)
+        mark = {"done": "✓", "cached": "✓", "failed": "✗", "review": "⚑", "rerun": "↺", "error": "!"}.get(outcome.status, "·")
+        extra = " (cache hit)" if outcome.status == "cached" else ""
+        if outcome.error:
+            extra += f" — {outcome.error}"
+        click.echo(f"{mark} {outcome.stage:<8} {outcome.seconds:6.2f} s{extra}", err=True)
+
+
+# --- make ----------------------------------------------------------------------------------
+
+RENDER_OPTIONS = [
+    click.option("--min-resolution", type=click.IntRange(384, 2048), help="Short side of the face crop in pixels [384–2048; default 512 on CPU, 1024 on Sonic]."),
+    click.option("--expand-ratio", type=click.FloatRange(0.1, 0.3), help="How far the crop extends around the face [0.1–0.3; default 0.15]."),
+    click.option("--inference-steps", type=click.IntRange(10, 50), help="Diffusion steps, Sonic only [10–50; default 25]."),
+    click.option("--dynamic-scale", type=click.FloatRange(1.0, 1.5), help="Strength of mouth/expression motion [1.0–1.5; default 1.1]."),
+    click.option("--motion-scale", type=click.FloatRange(0.8, 1.3), help="Strength of head motion [0.8–1.3; default 1.05]."),
+    click.option("--seed", type=int, help="Random seed for blinks, head motion and diffusion noise [default 0]."),
+    click.option("--keep-crop", is_flag=True, default=None, help="Output the square face crop instead of the whole photo."),
+    click.option("--renderer", type=click.Choice(["cpu", "sonic"]), help="cpu (built in) or sonic (GPU, official weights)."),
+]
+
+
+def render_options(f):
+    for option in reversed(RENDER_OPTIONS):
+        f = option(f)
+    return f
+
+
+RENDER_PARAM_NAMES = ("min_resolution", "expand_ratio", "inference_steps", "dynamic_scale", "motion_scale", "seed", "keep_crop", "renderer")
+
+
+@cli.command()
+@click.option("--script", "script_text", help="The narration text to speak.")
+@click.option("--script-file", type=click.Path(exists=True, dir_okay=False), help="A UTF-8 text file with the narration.")
+@click.option("--audio", type=click.Path(exists=True, dir_okay=False), help="Your own recording (WAV/MP3/M4A/FLAC...) instead of a script: skips TTS.")
+@click.option("--topic", help="A headline: the LLM writes a short neutral narration about it.")
+@click.option("--summary", help="Optional summary to go with --topic.")
+@click.option("--source-file", type=click.Path(exists=True, dir_okay=False), help="A policy document: the LLM explains only what it says.")
+@click.option("--product-file", type=click.Path(exists=True, dir_okay=False), help="A product row as JSON (name, features, price, promotion): a 20–40 s pitch.")
+@click.option("--seconds", "target_seconds", type=click.FloatRange(5, 300), help="Target narration length for --topic/--source-file/--product-file.")
+@click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False), help="The portrait photo (JPEG/PNG/WebP).")
+@click.option("--voice", help="Piper voice: a path to a .onnx voice file (default: the bundled en_US voice).")
+@click.option("--language", default="en", show_default=True, type=click.Choice(["en", "zh"]))
+@render_options
+@click.option("--out", type=click.Path(dir_okay=False), help="Where to write the MP4 (default: out/<job id>.mp4).")
+@click.option("--no-cache", is_flag=True, help="Run every stage afresh even if the same work was done before.")
+@click.option("--no-check", is_flag=True, help="Skip the QA stage (Whisper transcript + lip-sync score).")
+@click.option("--wait/--no-wait", default=True, help="Distributed mode: follow the job until it ends (default) or return at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the finished job as JSON on stdout.")
+@click.pass_context
+def make(ctx: click.Context, script_text, script_file, audio, topic, summary, source_file, product_file, target_seconds,
+         image, voice, language, out, no_cache, no_check, wait, as_json, **render) -> None:
+    """Render one talking video."""
+    writer_request = _writer_request(topic, summary, source_file, product_file, target_seconds, language)
+    if script_file:
+        script_text = Path(script_file).read_text(encoding="utf-8")
+    given = [x is not None for x in (script_text, audio, writer_request)]
+    if sum(given) != 1:
+        raise click.UsageError("give exactly one of --script/--script-file, --audio, --topic, --source-file or --product-file")
+
+    params = {k: v for k, v in render.items() if v is not None}
+    params["language"] = language
+    if voice:
+        params["voice"] = voice
+
+    service = open_service(ctx)
+    job = service.submit(
+        image=image, script=script_text, audio=audio, writer_request=writer_request, params=params,
+        check=False if no_check else None,
+    )
+    click.echo(f"job {job.id}: {' → '.join(job.plan)}", err=True)
+    printer = ProgressPrinter()
+    if job.next_stage and service.settings.distributed:
+        if not wait:
+            click.echo(job.id)
+            return
+        job = _follow(service, job.id, printer)
+    elif job.next_stage:
+        job = service.run(job.id, use_cache=not no_cache, on_stage=printer.stage_done, progress_for=printer.for_stage)
+    _finish(service, job, out, as_json)
+
+
+def _writer_request(topic, summary, source_file, product_file, target_seconds, language):
+    if topic is not None:
+        return {"use_case": "topic", "topic": topic, "summary": summary or "", "language": language, "target_seconds": target_seconds or 30}
+    if source_file:
+        text = Path(source_file).read_text(encoding="utf-8")
+        return {"use_case": "policy", "source": text, "language": language, "target_seconds": target_seconds or 75}
+    if product_file:
+        try:
+            row = json.loads(Path(product_file).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--product-file") from None
+        return {"use_case": "product", "product": row, "language": language, "target_seconds": target_seconds or 30}
+    return None
+
+
+def _follow(service, job_id: str, printer: ProgressPrinter):
+    """Distributed mode: poll the job store and print each stage as workers finish it."""
+    from factory.runner import Outcome
+    from factory.store import JobStatus
+
+    seen = 0
+    while True:
+        job = service.get(job_id)
+        runs = [r for r in service.runs(job_id) if r.finished_at]
+        for r in runs[seen:]:
+            printer.stage_done(Outcome(job_id, r.stage, r.status, seconds=r.seconds or 0.0, error=None if r.status in ("done", "cached") else r.error))
+        seen = len(runs)
+        if job.status in JobStatus.FINAL:
+            return job
+        time.sleep(0.5)
+
+
+def _finish(service, job, out: str | None, as_json: bool) -> None:
+    from factory.store import JobStatus
+
+    total = sum(r.seconds or 0.0 for r in service.runs(job.id))
+    if job.status == JobStatus.PUBLISHED:
+        target = service.export(job.id, "video", out or Path("out") / f"{job.id}.mp4")
+        if as_json:
+            click.echo(json.dumps(_job_dict(service, job), indent=2, default=str))
+        click.echo(f"✓ job {job.id} published in {total:.1f} s → {target}", err=True)
+        if not as_json:
+            click.echo(str(target))
+        return
+    if as_json:
+        click.echo(json.dumps(_job_dict(service, job), indent=2, default=str))
+    label = {"needs_review": "held for review", "failed": "failed", "dead": "gave up"}.get(job.status, job.status)
+    click.echo(f"✗ job {job.id} {label}: {job.error}", err=True)
+    sys.exit(2 if job.status == JobStatus.NEEDS_REVIEW else 1)
+
+
+def _job_dict(service, job) -> dict:
+    data = job.model_dump()
+    data["stages"] = [
+        {"stage": r.stage, "attempt": r.attempt, "status": r.status, "seconds": r.seconds, "error": r.error,
+         "started_at": r.started_at, "finished_at": r.finished_at}
+        for r in service.runs(job.id)
+    ]
+    return data
+
+
+@cli.command()
+@click.option("--out", default="out/demo.mp4", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--no-cache", is_flag=True, help="Render afresh even if the demo was rendered before.")
+@click.pass_context
+def demo(ctx: click.Context, out: str, no_cache: bool) -> None:
+    """Render the bundled sample script with a public-domain portrait (no input needed)."""
+    from importlib.resources import files
+
+    import skimage.data
+
+    from factory.media import save_image
+
+    portrait = Path(out).with_name("demo-portrait.png")
+    portrait.parent.mkdir(parents=True, exist_ok=True)
+    save_image(portrait, skimage.data.astronaut())  # NASA photo of Eileen Collins, public domain
+    script = files("factory.samples").joinpath("demo_script.txt").read_text(encoding="utf-8")
+    click.echo(f"script: {script.strip()}", err=True)
+    ctx.invoke(make, script_text=script, image=str(portrait), out=out, no_cache=no_cache)
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+
+@cli.group()
+def jobs() -> None:
+    """List and inspect jobs."""
+
+
+@jobs.command("list")
+@click.option("--status", help="Only jobs with this status (queued, running, published, failed, needs_review, dead).")
+@click.option("--batch", help="Only jobs of this batch.")
+@click.option("--limit", default=20, show_default=True)
+@click.pass_context
+def jobs_list(ctx: click.Context, status: str | None, batch: str | None, limit: int) -> None:
+    service = open_service(ctx)
+    rows = service.list(limit=limit, status=status, batch=batch)
+    if not rows:
+        click.echo("no jobs")
+        return
+    for job in rows:
+        where = job.next_stage or "-"
+        note = (job.error or "")[:60]
+        click.echo(f"{job.id}  {job.created_at:%Y-%m-%d %H:%M}  {job.status:<12} next={where:<8} {note}")
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
+    service = open_service(ctx)
+    try:
+        job = service.get(job_id)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    if as_json:
+        click.echo(json.dumps(_job_dict(service, job), indent=2, default=str))
+        return
+    click.echo(f"job      {job.id}  ({job.status})")
+    click.echo(f"plan     {' → '.join(job.plan)}   next: {job.next_stage or '-'}")
+    click.echo(f"created  {job.created_at:%Y-%m-%d %H:%M:%S}")
+    if job.error:
+        click.echo(f"error    {job.error}")
+    if job.review:
+        click.echo(f"review   {json.dumps(job.review, default=str)[:400]}")
+    click.echo(f"params   {json.dumps(job.params)}")
+    for name, aid in sorted(job.files.items()):
+        click.echo(f"file     {name:<14} {service.artifacts.url(aid)}")
+    click.echo("stages")
+    for r in service.runs(job.id):
+        err = f"  {r.error.splitlines()[0]}" if r.error else ""
+        click.echo(f"  {r.stage:<8} attempt {r.attempt}  {r.status:<7} {r.seconds or 0:7.2f} s{err}")
+
+
+# --- doctor --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """What is installed, which models were found, what is missing and how to get it."""
+    from factory.doctor import run_checks
+
+    settings = load_settings(ctx)
+    problems = 0
+    for check in run_checks(settings):
+        mark = "✓" if check.ok else ("·" if check.optional else "✗")
+        problems += 0 if (check.ok or check.optional) else 1
+        click.echo(f"{mark} {check.name:<28} {check.detail}")
+        if not check.ok and check.fix:
+            click.echo(f"    → {check.fix}")
+    if problems:
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="factory")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The publish stage: put the finished video (and its subtitles) where editors pick it up.
+
+Publishing is idempotent: the target name is the job id, so a redelivered message rewrites the
+same file, and the runner marks the job ``published`` exactly once (in the same transaction
+that finishes this stage).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from factory.stages import Stage, StageContext, StageResult
+
+PUBLISHED_FILES = {"video": ".mp4", "subtitles_srt": ".srt", "subtitles_vtt": ".vtt"}
+
+
+def publish(ctx: StageContext) -> StageResult:
+    target_dir = ctx.settings.resolved_publish_dir
+    target_dir.mkdir(parents=True, exist_ok=True)
+    urls = {}
+    for name, suffix in PUBLISHED_FILES.items():
+        if name not in ctx.files:
+            continue
+        target = target_dir / f"{ctx.job_id}{suffix}"
+        tmp = target.with_name("." + target.name + ".incoming")
+        shutil.copyfile(ctx.files[name], tmp)
+        os.replace(tmp, target)  # readers never see a half-copied video
+        urls[name] = target.resolve().as_uri()
+    return StageResult(values={"published_url": urls["video"], "published": urls})
+
+
+STAGE = Stage(
+    name="publish",
+    run=publish,
+    version="1",
+    reads_files=tuple(PUBLISHED_FILES),
+    cacheable=False,
+)

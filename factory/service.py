@@ -1,0 +1,122 @@
+"""JobService: the one object the CLI, the HTTP API and the console talk to.
+
+    service = JobService(Settings.load())
+    job = service.submit(image="me.jpg", script="Hello!")
+    job = service.run(job.id)          # embedded: all stages here
+    # distributed (FACTORY_AMQP_URL set): submit() enqueues; workers run the stages.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from factory.artifacts import ArtifactStore, open_store
+from factory.media import MediaError, load_image
+from factory.runner import Outcome, run_job
+from factory.settings import Settings
+from factory.stages import ProgressFn
+from factory.store import Job, JobStatus, JobStore, StageRun, new_job_id
+
+
+class JobService:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.load()
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.jobs = JobStore(self.settings.resolved_database_url)
+        self.artifacts: ArtifactStore = open_store(self.settings)
+
+    # --- submitting ------------------------------------------------------------------------
+    def submit(
+        self,
+        *,
+        image: str | Path,
+        script: str | None = None,
+        audio: str | Path | None = None,
+        writer_request: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        check: bool | None = None,
+        priority: int = 0,
+        batch: str | None = None,
+        enqueue: bool = True,
+    ) -> Job:
+        """Create a job. Exactly one of ``script``, ``audio`` or ``writer_request`` says what
+        is spoken. Inputs that are plainly unusable fail the job at once, with the reason."""
+        sources = [x is not None for x in (script, audio, writer_request)]
+        if sum(sources) != 1:
+            raise ValueError("give exactly one of: a script, an audio file, or a writer request")
+        check = self.settings.qa_enabled if check is None else check
+        plan = (["write"] if writer_request else []) + ["speak", "render"] + (["check"] if check else []) + ["publish"]
+
+        job = Job(id=new_job_id(), plan=plan, next_stage=plan[0], params=dict(params or {}), priority=priority, batch=batch)
+        values: dict[str, Any] = {}
+        if script is not None:
+            values["script"] = script
+        if writer_request is not None:
+            values["writer_request"] = writer_request
+        job.values = values
+
+        error = None
+        files: dict[str, str] = {}
+        try:
+            load_image(image, self.settings.max_image_pixels)  # fail fast on a bad photo
+            files["image"] = self.artifacts.put(image)
+            if audio is not None:
+                if not Path(audio).is_file() or Path(audio).stat().st_size == 0:
+                    raise MediaError(f"The audio file {Path(audio).name} is missing or empty.")
+                files["audio_upload"] = self.artifacts.put(audio)
+        except MediaError as exc:
+            error = str(exc)
+        job.files = files
+        if error:
+            job.status, job.error, job.next_stage = JobStatus.FAILED, f"submit: {error}", None
+        self.jobs.add(job)
+
+        if enqueue and job.next_stage and self.settings.distributed:
+            from queues.broker import enqueue_stage
+
+            enqueue_stage(self.settings, job.id, job.next_stage, priority=priority)
+        return job
+
+    # --- running (embedded) ----------------------------------------------------------------
+    def run(
+        self,
+        job_id: str,
+        *,
+        use_cache: bool = True,
+        on_stage: Callable[[Outcome], None] | None = None,
+        progress_for: Callable[[str], ProgressFn] | None = None,
+    ) -> Job:
+        return run_job(
+            self.jobs,
+            self.artifacts,
+            self.settings,
+            job_id,
+            use_cache=use_cache,
+            on_stage=on_stage,
+            progress_for=progress_for,
+        )
+
+    # --- reading ---------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job:
+        return self.jobs.require(job_id)
+
+    def list(self, limit: int = 50, status: str | None = None, batch: str | None = None) -> list[Job]:
+        return self.jobs.list(limit=limit, status=status, batch=batch)
+
+    def runs(self, job_id: str) -> list[StageRun]:
+        return self.jobs.runs(job_id)
+
+    def export(self, job_id: str, name: str, target: str | Path) -> Path:
+        """Copy one of the job's artifacts (e.g. ``video``) to ``target``."""
+        job = self.get(job_id)
+        if name not in job.files:
+            raise KeyError(f"job {job_id} has no {name!r} yet (status: {job.status})")
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=target.suffix) as tmp:
+            shutil.copyfile(self.artifacts.fetch(job.files[name]), tmp.name)
+        Path(tmp.name).replace(target)
+        return target

@@ -1,0 +1,109 @@
+"""Settings, the artifact store and the job store (SQLite and the real PostgreSQL)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from factory.artifacts import LocalArtifactStore, open_store
+from factory.settings import Settings
+from factory.store import Job, JobStatus, JobStore, new_job_id
+
+
+def test_settings_precedence_toml_then_env(tmp_path, monkeypatch):
+    config = tmp_path / "factory.toml"
+    config.write_text('max_audio_seconds = 120\nrenderer = "cpu"\nqa_enabled = false\n')
+    monkeypatch.setenv("FACTORY_MAX_AUDIO_SECONDS", "90")
+    monkeypatch.setenv("FACTORY_STAGE_TIME_LIMITS", "render=600,check=60")
+    monkeypatch.setenv("FACTORY_DATA_DIR", str(tmp_path / "d"))
+    s = Settings.load(config)
+    assert s.max_audio_seconds == 90.0  # env beats the file
+    assert s.qa_enabled is False  # the file beats the default
+    assert s.stage_time_limits == {"render": 600.0, "check": 60.0}
+    assert s.resolved_database_url == f"sqlite:///{tmp_path / 'd' / 'factory.db'}"
+    assert not s.distributed
+
+
+def test_settings_reject_unknown_keys(tmp_path):
+    config = tmp_path / "factory.toml"
+    config.write_text("max_audio_secs = 3\n")
+    with pytest.raises(ValueError, match="max_audio_secs"):
+        Settings.load(config)
+
+
+def test_artifacts_are_content_addressed(tmp_path):
+    store = LocalArtifactStore(tmp_path / "a")
+    one, two = tmp_path / "one.wav", tmp_path / "two.wav"
+    one.write_bytes(b"same bytes")
+    two.write_bytes(b"same bytes")
+    assert store.put(one) == store.put(two)
+    aid = store.put(one)
+    assert aid.endswith(".wav") and store.fetch(aid).read_bytes() == b"same bytes"
+    other = tmp_path / "other.wav"
+    other.write_bytes(b"different")
+    assert store.put(other) != aid
+    assert not store.exists("0" * 64 + ".wav")
+
+
+def test_open_store_refuses_unknown_scheme(tmp_path):
+    with pytest.raises(ValueError, match="file:// or s3://"):
+        open_store(Settings.load(data_dir=tmp_path, store_url="ftp://x"))
+
+
+def _exercise_store(store: JobStore) -> None:
+    job = store.add(Job(id=new_job_id(), plan=["speak", "render"], next_stage="speak", params={"seed": 1}))
+    assert store.get(job.id).params == {"seed": 1}
+    store.update(job.id, values={"script": "Hi"}, status=JobStatus.RUNNING)
+    assert store.get(job.id).values == {"script": "Hi"}
+    run = store.start_run(job.id, "speak", 1)
+    done = store.finish_run(run, "done", cache_key="k" * 64)
+    assert done.seconds is not None and done.seconds >= 0
+    assert store.attempts(job.id, "speak") == 1
+    store.remember("k" * 64, "speak", {"audio": "x.wav"}, {"speech": {"seconds": 1.0}})
+    assert store.cached("k" * 64).values == {"speech": {"seconds": 1.0}}
+    assert [j.id for j in store.list(status=JobStatus.RUNNING)] == [job.id]
+
+
+def test_store_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    _exercise_store(JobStore(url))
+    assert len(JobStore(url).list()) == 1  # migrations are idempotent; data survives reopening
+
+
+def test_store_on_postgresql(postgres_url):
+    _exercise_store(JobStore(postgres_url))
+
+
+def test_row_lock_serialises_writers_on_postgresql(postgres_url):
+    """Two workers finishing the same job at once: the second waits for the first's commit."""
+    store = JobStore(postgres_url)
+    job = store.add(Job(id=new_job_id(), plan=["a"], next_stage="a", values={"n": 0}))
+
+    def bump():
+        with store.locked(job.id) as (session, locked):
+            locked.values = {"n": locked.values["n"] + 1}
+            session.add(locked)
+            session.commit()
+
+    threads = [threading.Thread(target=bump) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.get(job.id).values == {"n": 8}
+
+
+def test_cli_help_imports_nothing_heavy():
+    """`factory --help` must be instant: no torch, mediapipe, SQLModel or Whisper at start-up."""
+    code = (
+        "import sys; from factory.cli import cli\n"
+        "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'mediapipe', 'sqlmodel', 'faster_whisper', 'litellm', 'cv2', 'av') if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out, out
