@@ -226,26 +226,16 @@ def _finish(service, job, out: str | None, as_json: bool) -> None:
     if job.status == JobStatus.PUBLISHED:
         target = service.export(job.id, "video", out or Path("out") / f"{job.id}.mp4")
         if as_json:
-            click.echo(json.dumps(_job_dict(service, job), indent=2, default=str))
+            click.echo(json.dumps(service.describe(job.id), indent=2))
         click.echo(f"✓ job {job.id} published in {total:.1f} s → {target}", err=True)
         if not as_json:
             click.echo(str(target))
         return
     if as_json:
-        click.echo(json.dumps(_job_dict(service, job), indent=2, default=str))
+        click.echo(json.dumps(service.describe(job.id), indent=2))
     label = {"needs_review": "held for review", "failed": "failed", "dead": "gave up"}.get(job.status, job.status)
     click.echo(f"✗ job {job.id} {label}: {job.error}", err=True)
     sys.exit(2 if job.status == JobStatus.NEEDS_REVIEW else 1)
-
-
-def _job_dict(service, job) -> dict:
-    data = job.model_dump()
-    data["stages"] = [
-        {"stage": r.stage, "attempt": r.attempt, "status": r.status, "seconds": r.seconds, "error": r.error,
-         "started_at": r.started_at, "finished_at": r.finished_at}
-        for r in service.runs(job.id)
-    ]
-    return data
 
 
 @cli.command()
@@ -304,7 +294,7 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from None
     if as_json:
-        click.echo(json.dumps(_job_dict(service, job), indent=2, default=str))
+        click.echo(json.dumps(service.describe(job.id), indent=2))
         return
     click.echo(f"job      {job.id}  ({job.status})")
     click.echo(f"plan     {' → '.join(job.plan)}   next: {job.next_stage or '-'}")
@@ -341,6 +331,19 @@ def doctor(ctx: click.Context) -> None:
             click.echo(f"    → {check.fix}")
     if problems:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+def api(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the HTTP API (submit jobs, follow them, download videos)."""
+    import uvicorn
+
+    from factory.api import create_app
+
+    uvicorn.run(create_app(load_settings(ctx)), host=host, port=port)
 
 
 def main() -> None:

@@ -109,6 +109,16 @@ class JobService:
     def runs(self, job_id: str) -> list[StageRun]:
         return self.jobs.runs(job_id)
 
+    def describe(self, job_id: str) -> dict[str, Any]:
+        """The job and its stage runs as plain JSON-able data (CLI --json and the HTTP API)."""
+        job = self.get(job_id)
+        data = job.model_dump(mode="json")
+        data["stages"] = [
+            r.model_dump(mode="json", include={"stage", "attempt", "status", "seconds", "error", "started_at", "finished_at", "worker"})
+            for r in self.runs(job_id)
+        ]
+        return data
+
     def export(self, job_id: str, name: str, target: str | Path) -> Path:
         """Copy one of the job's artifacts (e.g. ``video``) to ``target``."""
         job = self.get(job_id)

@@ -107,3 +107,20 @@ def test_cli_help_imports_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out, out
+
+
+def test_http_api_rejects_a_bad_photo_and_lists_jobs(settings, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from factory.api import create_app
+
+    client = TestClient(create_app(settings))
+    assert client.get("/health").json() == {"ok": True, "mode": "embedded"}
+    response = client.post("/jobs", files={"image": ("me.jpg", b"not a photo", "image/jpeg")}, data={"script": "Hi."})
+    assert response.status_code == 202
+    job = response.json()
+    assert job["status"] == "failed" and "not an image" in job["error"]
+    assert client.get(f"/jobs/{job['id']}").json()["error"] == job["error"]
+    assert [j["id"] for j in client.get("/jobs").json()] == [job["id"]]
+    assert client.get("/jobs/nope").status_code == 404
+    assert client.post("/jobs", files={"image": ("me.jpg", b"x", "image/jpeg")}).status_code == 422  # nothing to say
