@@ -71,7 +71,7 @@ class Settings:
 
     # --- stage time limits (seconds), used by the runner and the workers ----------------
     stage_time_limits: dict[str, float] = field(
-        default_factory=lambda: {"render": 300.0, "check": 300.0, "write": 300.0, "speak": 120.0}
+        default_factory=lambda: {"render": 300.0, "check": 300.0, "write": 300.0, "speak": 300.0}
     )
     stage_max_attempts: int = 3
 

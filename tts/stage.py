@@ -1,0 +1,135 @@
+"""The "speak" stage: the narration script (or the editor's own recording) -> audio.wav.
+
+Inputs: files["audio_upload"] (optional recording), values["script"], params "voice" and
+"language". Outputs: files["audio"] (mono 16-bit WAV) and values["speech"]:
+
+    {"seconds", "sample_rate", "phonemes": [[phoneme, start, end], ...],
+     "words": [[word, start, end], ...], "source": "tts" | "upload",
+     "engine": "piper:en_US-joe-medium" (tts only), "text": the normalised text spoken (tts only)}
+
+A recording takes precedence over the script: "a photo plus a recording" skips TTS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from factory.media import MediaError, decode_audio, write_wav
+from factory.stages import Stage, StageContext, StageError, StageResult
+from tts.engine import language_code, load_engine, voice_version
+from tts.loudness import is_silent, normalize_loudness
+
+STAGE_VERSION = "1"
+
+# Recordings keep their own rate when it is one of these (no needless resampling); anything
+# else (8 kHz phone audio, 96 kHz studio files) becomes 48 kHz.
+STANDARD_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
+FALLBACK_RATE = 48000
+
+
+def _round(value: float) -> float:
+    return round(float(value), 4)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} seconds" if seconds < 120 else f"{seconds / 60:.1f} minutes"
+
+
+def _too_long(what: str, seconds: float, limit: float) -> StageError:
+    return StageError(
+        f"{what} is {_duration(seconds)} long; the limit is {_duration(limit)} "
+        f"(max_audio_seconds = {limit:g}). Use a shorter one or split it into several videos."
+    )
+
+
+def _container_seconds(path: Path) -> float | None:
+    """The duration the file claims, read without decoding (to refuse a 3-hour file fast)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if container.duration:
+                return container.duration / 1_000_000  # av.time_base is microseconds
+    except (av.FFmpegError, UnicodeDecodeError, OSError):
+        pass  # decode_audio gives the editor-readable error
+    return None
+
+
+def speak_upload(ctx: StageContext, upload: Path) -> StageResult:
+    limit = ctx.settings.max_audio_seconds
+    claimed = _container_seconds(upload)
+    if claimed is not None and claimed > limit + 1.0:
+        raise _too_long(f"The recording {upload.name}", claimed, limit)
+    ctx.progress(0.1, "decoding the recording")
+    samples, rate = decode_audio(upload)
+    if rate not in STANDARD_RATES:
+        samples, rate = decode_audio(upload, sample_rate=FALLBACK_RATE)
+    seconds = len(samples) / rate
+    if seconds > limit:
+        raise _too_long(f"The recording {upload.name}", seconds, limit)
+    if is_silent(samples, rate):
+        raise MediaError(
+            f"The recording {upload.name} is silent: no part of it is loud enough to be speech. "
+            f"Check the microphone and upload it again."
+        )
+    ctx.progress(0.8, "levelling the loudness")
+    audio = write_wav(ctx.workdir / "speech.wav", normalize_loudness(samples, rate), rate)
+    speech = {"seconds": _round(seconds), "sample_rate": rate, "phonemes": [], "words": [], "source": "upload"}
+    ctx.progress(1.0, f"recording ready ({seconds:.1f} s)")
+    return StageResult(files={"audio": audio}, values={"speech": speech})
+
+
+def speak_script(ctx: StageContext) -> StageResult:
+    script = ctx.values.get("script")
+    if not isinstance(script, str) or not script.strip():
+        raise StageError("The script is empty: write the narration text (or upload a recording) and try again.")
+    if len(script) > ctx.settings.max_script_chars:
+        raise StageError(
+            f"The script is {len(script):,} characters long; the limit is {ctx.settings.max_script_chars:,} "
+            f"(max_script_chars). Shorten it or split it into several videos."
+        )
+    voice = ctx.params.get("voice") or ctx.settings.voice
+    language = language_code(ctx.params.get("language"))
+    engine = load_engine(voice, language)
+    limit = ctx.settings.max_audio_seconds
+    speech = engine.synthesize(script, language, progress=ctx.progress, max_seconds=limit)
+    if is_silent(speech.samples, speech.sample_rate):
+        raise StageError(
+            "The script produced no speech: the voice made only silence from it. "
+            "Write the narration as ordinary sentences."
+        )
+    if speech.seconds > limit:
+        raise _too_long("The speech for this script", speech.seconds, limit)
+    audio = write_wav(ctx.workdir / "speech.wav", speech.samples, speech.sample_rate)
+    values = {
+        "seconds": _round(speech.seconds),
+        "sample_rate": speech.sample_rate,
+        "phonemes": [[p.phoneme, _round(p.start), _round(p.end)] for p in speech.phonemes],
+        "words": [[w.word, _round(w.start), _round(w.end)] for w in speech.words],
+        "engine": engine.name,
+        "text": speech.text,
+        "source": "tts",
+    }
+    return StageResult(files={"audio": audio}, values={"speech": values})
+
+
+def run(ctx: StageContext) -> StageResult:
+    upload = ctx.files.get("audio_upload")
+    if upload is not None:
+        return speak_upload(ctx, Path(upload))
+    return speak_script(ctx)
+
+
+def _engine_version(ctx: StageContext) -> str:
+    return voice_version(ctx.params.get("voice") or ctx.settings.voice)
+
+
+STAGE = Stage(
+    name="speak",
+    run=run,
+    version=STAGE_VERSION,
+    reads_files=("audio_upload",),
+    reads_values=("script",),
+    reads_params=("voice", "language"),
+    engine_version=_engine_version,
+)
