@@ -26,6 +26,7 @@ LAZY_COMMANDS = {
     "check": "qa.cli:check",
     "worker": "queues.cli:worker",
     "status": "queues.cli:status",
+    "ui": "ui.cli:ui",
 }
 
 
@@ -310,6 +311,33 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     for r in service.runs(job.id):
         err = f"  {r.error.splitlines()[0]}" if r.error else ""
         click.echo(f"  {r.stage:<8} attempt {r.attempt}  {r.status:<7} {r.seconds or 0:7.2f} s{err}")
+
+
+@jobs.command("approve")
+@click.argument("job_id")
+@click.pass_context
+def jobs_approve(ctx: click.Context, job_id: str) -> None:
+    """Release a job held for review (it is then published, or runs on)."""
+    service = open_service(ctx)
+    try:
+        job = service.approve(job_id)
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"job {job.id}: {job.status}")
+
+
+@jobs.command("reject")
+@click.argument("job_id")
+@click.option("--reason", required=True, help="Why: stored on the job.")
+@click.pass_context
+def jobs_reject(ctx: click.Context, job_id: str, reason: str) -> None:
+    """Reject a job held for review."""
+    service = open_service(ctx)
+    try:
+        job = service.reject(job_id, reason)
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"job {job.id}: {job.status}")
 
 
 # --- doctor --------------------------------------------------------------------------------

@@ -90,17 +90,17 @@ def run_stage(
     if job.status in JobStatus.FINAL or job.next_stage != stage_name:
         return Outcome(job_id, stage_name, "skipped", next_stage=job.next_stage if job.status not in JobStatus.FINAL else None)
 
-    stage = get_stage(stage_name)
     attempt = jobs.attempts(job_id, stage_name) + 1
     jobs.update(job_id, status=JobStatus.RUNNING)
     run = jobs.start_run(job_id, stage_name, attempt, worker=worker)
     workdir = Path(tempfile.mkdtemp(prefix=f"factory-{job_id}-{stage_name}-"))
     key = None
     try:
+        stage = get_stage(stage_name)  # inside the try: a broken install is recorded, not lost
         ctx = StageContext(
             job_id=job_id,
             params=dict(job.params),
-            files={name: artifacts.fetch(aid) for name, aid in job.files.items() if name in stage.reads_files},
+            files=_input_files(artifacts, job, stage, workdir),
             values=dict(job.values),
             workdir=workdir,
             settings=settings,
@@ -128,13 +128,17 @@ def run_stage(
 
     except ReviewRequired as exc:
         run = jobs.finish_run(run, "review", error=str(exc), cache_key=key)
-        jobs.update(
-            job_id,
-            status=JobStatus.NEEDS_REVIEW,
-            error=f"{stage_name}: {exc}",
-            review={"stage": stage_name, "reason": str(exc), **exc.details},
-            next_stage=None,
-        )
+        held_files = {n: artifacts.put(p) for n, p in exc.result.files.items()} if exc.result else {}
+        with jobs.locked(job_id) as (session, locked):
+            locked.files = {**locked.files, **held_files}
+            locked.values = {**locked.values, **(exc.result.values if exc.result else {})}
+            locked.status = JobStatus.NEEDS_REVIEW
+            locked.error = f"{stage_name}: {exc}"
+            locked.review = {"stage": stage_name, "reason": str(exc), **exc.details}
+            locked.next_stage = None
+            locked.updated_at = utcnow()
+            session.add(locked)
+            session.commit()
         return Outcome(job_id, stage_name, "review", seconds=run.seconds or 0.0, error=str(exc))
 
     except Rerun as exc:
@@ -157,6 +161,22 @@ def run_stage(
 
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _input_files(artifacts: ArtifactStore, job: Job, stage: Stage, workdir: Path) -> dict[str, Path]:
+    """The stage's input artifacts as local files under the names the editor gave them, so an
+    error about "interview.mp3" names that file and not a content hash."""
+    names = job.values.get("file_names", {})
+    files = {}
+    for name, aid in job.files.items():
+        if name not in stage.reads_files:
+            continue
+        folder = workdir / "inputs" / name
+        folder.mkdir(parents=True)
+        link = folder / Path(names.get(name) or f"{name}{Path(aid).suffix}").name
+        link.symlink_to(artifacts.fetch(aid))
+        files[name] = link
+    return files
 
 
 def _advance(jobs: JobStore, job_id: str, stage_name: str, files: dict[str, str], values: dict[str, Any]) -> str | None:

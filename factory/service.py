@@ -70,6 +70,7 @@ class JobService:
         except MediaError as exc:
             error = str(exc)
         job.files = files
+        job.values["file_names"] = {"image": Path(image).name, **({"audio_upload": Path(audio).name} if audio else {})}
         if error:
             job.status, job.error, job.next_stage = JobStatus.FAILED, f"submit: {error}", None
         self.jobs.add(job)
@@ -98,6 +99,38 @@ class JobService:
             on_stage=on_stage,
             progress_for=progress_for,
         )
+
+    # --- review ----------------------------------------------------------------------------
+    def approve(self, job_id: str, *, run: bool = True) -> Job:
+        """Release a job held for review: it goes on after the stage that held it (the writer's
+        grounding check, or the QA gate) as if that stage had passed."""
+        from factory.runner import following_stage
+
+        with self.jobs.locked(job_id) as (session, job):
+            if job.status != JobStatus.NEEDS_REVIEW:
+                raise ValueError(f"job {job_id} is {job.status}, not waiting for review")
+            held_at = (job.review or {}).get("stage", job.plan[0])
+            job.next_stage = following_stage(job, held_at)
+            job.status = JobStatus.QUEUED if job.next_stage else JobStatus.PUBLISHED
+            job.review = {**(job.review or {}), "decision": "approved"}
+            job.error = None
+            session.add(job)
+            session.commit()
+        if job.next_stage and run:
+            if self.settings.distributed:
+                from queues.broker import enqueue_stage
+
+                enqueue_stage(self.settings, job.id, job.next_stage, priority=job.priority)
+            else:
+                return self.run(job.id)
+        return self.get(job_id)
+
+    def reject(self, job_id: str, reason: str) -> Job:
+        job = self.get(job_id)
+        if job.status != JobStatus.NEEDS_REVIEW:
+            raise ValueError(f"job {job_id} is {job.status}, not waiting for review")
+        return self.jobs.update(job_id, status=JobStatus.FAILED, error=f"rejected in review: {reason}",
+                                review={**(job.review or {}), "decision": "rejected", "reason": reason})
 
     # --- reading ---------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:

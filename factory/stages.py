@@ -39,11 +39,14 @@ class StageError(Exception):
 
 class ReviewRequired(Exception):
     """Stop the pipeline and hold the job for an editor (grounding or blocked-term hits, QA
-    failures after the last re-render). ``details`` is stored on the job."""
+    failures after the last re-render). ``details`` is stored on the job; ``result`` (the
+    stage's outputs, e.g. the narration that needs checking) is recorded like a normal result,
+    so an approved job goes on from there."""
 
-    def __init__(self, reason: str, details: dict[str, Any] | None = None):
+    def __init__(self, reason: str, details: dict[str, Any] | None = None, result: StageResult | None = None):
         super().__init__(reason)
         self.details = details or {}
+        self.result = result
 
 
 class Rerun(Exception):

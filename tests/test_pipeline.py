@@ -163,7 +163,7 @@ def test_bad_audio_fails_and_other_jobs_carry_on(env, portrait_path, monkeypatch
 
     monkeypatch.setenv("FACTORY_MAX_AUDIO_SECONDS", "2")
     result = factory("make", "--audio", str(long_wav), "--image", str(portrait_path), "--no-check")
-    assert result.exit_code == 1 and "longer" in result.output.lower()
+    assert result.exit_code == 1 and "the limit is 2" in result.output.lower()
 
     # The failures touched nothing else: a good job still renders, and the list shows all four.
     monkeypatch.delenv("FACTORY_MAX_AUDIO_SECONDS")

@@ -1,0 +1,156 @@
+"""Find the face, cut a square crop around it, and paste rendered crops back into the photo.
+
+The crop is the face box grown by ``expand_ratio`` of its size on each side, made square around
+the box's centre and scaled so its side is ``min_resolution`` (even, for H.264). Parts of the
+square outside the photo are filled by repeating the edge pixels, so a face near the border
+still gets a centred crop. ``CropTransform`` remembers where the square came from; ``PasteBack``
+puts each rendered frame back with a soft edge so no seam shows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from factory.faces import FaceBox, detect_faces
+from factory.stages import StageError
+
+log = logging.getLogger(__name__)
+
+# Pasted-back frames larger than this (long side) are scaled down: a 12-megapixel phone photo
+# would otherwise encode at a few frames per second, and no video platform shows more.
+MAX_PASTE_SIDE = 1920
+
+
+@dataclass(frozen=True)
+class CropTransform:
+    """The square ``[x0, x0+side) × [y0, y0+side)`` of the photo (may reach outside it), shown
+    at ``size × size`` pixels in the crop."""
+
+    x0: int
+    y0: int
+    side: int
+    size: int
+    photo_width: int
+    photo_height: int
+
+    @property
+    def scale(self) -> float:
+        """Crop pixels per photo pixel."""
+        return self.size / self.side
+
+    def to_crop(self, xy: np.ndarray) -> np.ndarray:
+        return (np.asarray(xy, dtype=np.float64) - (self.x0, self.y0)) * self.scale
+
+    def to_photo(self, xy: np.ndarray) -> np.ndarray:
+        return np.asarray(xy, dtype=np.float64) / self.scale + (self.x0, self.y0)
+
+
+@dataclass
+class FaceCrop:
+    image: np.ndarray
+    """The square RGB crop, ``size × size``."""
+    transform: CropTransform
+    face_box: FaceBox
+    """The face used, in photo pixels."""
+    warnings: list[str] = field(default_factory=list)
+    """Things an editor should know (e.g. several faces found)."""
+
+
+def square_around(box: FaceBox, expand_ratio: float) -> tuple[int, int, int]:
+    """Integer (x0, y0, side) of the square around ``box`` grown by ``expand_ratio`` per side."""
+    w, h = box.x1 - box.x0, box.y1 - box.y0
+    side = max(w, h) * (1.0 + 2.0 * expand_ratio)
+    cx, cy = (box.x0 + box.x1) / 2.0, (box.y0 + box.y1) / 2.0
+    side_px = max(2, int(round(side)))
+    return int(round(cx - side_px / 2.0)), int(round(cy - side_px / 2.0)), side_px
+
+
+def crop_face(photo: np.ndarray, expand_ratio: float = 0.15, min_resolution: int = 512) -> FaceCrop:
+    """Detect the largest face and return its square crop at ``min_resolution`` pixels.
+
+    Raises StageError when the photo shows no face."""
+    faces = detect_faces(photo)
+    if not faces:
+        raise StageError(
+            "No face found in the photo. Use a photo where one face is clearly visible, "
+            "facing the camera, not too small and not covered."
+        )
+    warnings = []
+    if len(faces) > 1:
+        text = (
+            f"{len(faces)} faces found in the photo; animating the largest one "
+            f"(at x={faces[0].x0:.0f}, y={faces[0].y0:.0f}, {faces[0].x1 - faces[0].x0:.0f} px wide)."
+        )
+        log.warning(text)
+        warnings.append(text)
+    box = faces[0]
+    x0, y0, side = square_around(box, expand_ratio)
+    size = int(min_resolution) // 2 * 2
+    transform = CropTransform(x0, y0, side, size, photo.shape[1], photo.shape[0])
+    return FaceCrop(image=cut_square(photo, transform), transform=transform, face_box=box, warnings=warnings)
+
+
+def cut_square(photo: np.ndarray, t: CropTransform) -> np.ndarray:
+    """The crop's pixels: the square (edge pixels repeated outside the photo), resized."""
+    import cv2
+
+    h, w = photo.shape[:2]
+    # Pad only as much as the square reaches outside the photo.
+    left, top = max(0, -t.x0), max(0, -t.y0)
+    right, bottom = max(0, t.x0 + t.side - w), max(0, t.y0 + t.side - h)
+    region = photo[max(0, t.y0) : min(h, t.y0 + t.side), max(0, t.x0) : min(w, t.x0 + t.side)]
+    if left or top or right or bottom:
+        region = cv2.copyMakeBorder(region, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    interpolation = cv2.INTER_AREA if t.side > t.size else cv2.INTER_CUBIC
+    return np.ascontiguousarray(cv2.resize(region, (t.size, t.size), interpolation=interpolation))
+
+
+class PasteBack:
+    """Puts rendered crops back into the photo, frame after frame.
+
+    Everything that is the same for every frame (the scaled photo, where the square lands,
+    the soft-edged blend mask) is prepared once here. The output size is the photo's (scaled
+    down to ``max_side`` if larger), rounded down to even numbers for H.264."""
+
+    def __init__(self, photo: np.ndarray, transform: CropTransform, max_side: int = MAX_PASTE_SIDE):
+        import cv2
+
+        h, w = photo.shape[:2]
+        k = min(1.0, max_side / max(h, w))
+        out_w, out_h = max(2, int(w * k) // 2 * 2), max(2, int(h * k) // 2 * 2)
+        if k < 1.0:
+            kx, ky = out_w / w, out_h / h
+            self.background = cv2.resize(photo, (out_w, out_h), interpolation=cv2.INTER_AREA)
+        else:  # an odd row or column is cut off, not resampled
+            kx = ky = 1.0
+            self.background = np.ascontiguousarray(photo[:out_h, :out_w])
+        self.width, self.height = out_w, out_h
+        # Where the square lands in the output, in output pixels.
+        x0, y0 = int(round(transform.x0 * kx)), int(round(transform.y0 * ky))
+        side = max(2, int(round(transform.side * kx)))
+        self._side = side
+        self._interp = cv2.INTER_AREA if side < transform.size else cv2.INTER_LINEAR
+        # The part of the square inside the output frame.
+        self._dst = (slice(max(0, y0), min(out_h, y0 + side)), slice(max(0, x0), min(out_w, x0 + side)))
+        self._src = (
+            slice(self._dst[0].start - y0, self._dst[0].stop - y0),
+            slice(self._dst[1].start - x0, self._dst[1].stop - x0),
+        )
+        # Soft edge: the renderer leaves the crop's border untouched, so blending the outer
+        # ~6% of the square hides the resampling difference between crop and photo.
+        ramp = np.clip(np.minimum(np.arange(side), np.arange(side)[::-1]) / max(1.0, 0.06 * side), 0.0, 1.0)
+        alpha = np.minimum.outer(ramp, ramp).astype(np.float32)
+        self._alpha = alpha[self._src][..., None]
+
+    def __call__(self, crop_frame: np.ndarray) -> np.ndarray:
+        import cv2
+
+        scaled = cv2.resize(crop_frame, (self._side, self._side), interpolation=self._interp)
+        out = self.background.copy()
+        under = out[self._dst].astype(np.float32)
+        over = scaled[self._src].astype(np.float32)
+        out[self._dst] = (under + (over - under) * self._alpha + 0.5).astype(np.uint8)
+        return out

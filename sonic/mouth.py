@@ -1,0 +1,184 @@
+"""The mouth-shape track: how far the mouth opens and how wide it stretches, per video frame.
+
+Two sources, best first:
+
+* **Phoneme timings** (Piper gives espeak IPA phonemes with start/end seconds). Each phoneme
+  maps to a viseme target (open vowels wide open, rounded vowels narrow, m/b/p closed, f/v
+  nearly closed, ...). The targets are smoothed in time (coarticulation: the mouth is already
+  moving towards the next sound) and m/b/p still reach a full closure. Loudness then scales
+  the result a little, so stressed syllables open wider than mumbled ones.
+* **The audio alone** (an editor's own recording): opening follows the speech energy per video
+  frame (``factory.media.frame_energy``), with a fast attack and a slower decay, as jaws do.
+
+``open`` is 0 (rest, the photo's own mouth) to 1 (wide open) and ``width`` is -1 (rounded,
+narrow) to +1 (spread), both then multiplied by ``dynamic_scale``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from factory.media import FPS, frame_energy
+
+# (open, width) per espeak IPA symbol. Piper splits diphthongs ("aɪ") into single symbols,
+# so single code points are enough.
+VISEMES: dict[str, tuple[float, float]] = {
+    # open vowels: jaw down
+    "a": (1.0, 0.2), "ɑ": (1.0, 0.0), "æ": (0.9, 0.35), "ɐ": (0.75, 0.1), "ʌ": (0.75, 0.1), "ɒ": (0.85, -0.3),
+    # mid vowels
+    "ɛ": (0.65, 0.3), "e": (0.5, 0.4), "ə": (0.45, 0.1), "ɜ": (0.5, 0.0), "ɚ": (0.45, -0.2),
+    "ᵻ": (0.35, 0.2), "ɘ": (0.4, 0.1), "ɵ": (0.4, -0.4),
+    # close front vowels: lips spread
+    "i": (0.25, 0.7), "ɪ": (0.35, 0.45), "ɨ": (0.3, 0.3), "y": (0.25, -0.7),
+    # rounded vowels: lips narrow and forward
+    "o": (0.6, -0.6), "ɔ": (0.7, -0.45), "u": (0.25, -0.9), "ʊ": (0.3, -0.7), "ø": (0.4, -0.6), "œ": (0.55, -0.5),
+    "w": (0.15, -0.9),
+    # lips closed
+    "m": (0.0, 0.0), "b": (0.0, 0.0), "p": (0.0, 0.0),
+    # lower lip on the upper teeth
+    "f": (0.08, 0.1), "v": (0.08, 0.1),
+    # tongue and teeth
+    "θ": (0.2, 0.15), "ð": (0.2, 0.15),
+    "t": (0.22, 0.25), "d": (0.22, 0.25), "n": (0.22, 0.2), "l": (0.28, 0.2), "ɾ": (0.22, 0.2), "ɫ": (0.28, 0.1),
+    "s": (0.15, 0.35), "z": (0.15, 0.35),
+    "ʃ": (0.2, -0.5), "ʒ": (0.2, -0.5), "ɹ": (0.25, -0.4), "r": (0.25, -0.3), "j": (0.2, 0.4),
+    "k": (0.3, 0.0), "g": (0.3, 0.0), "ɡ": (0.3, 0.0), "ŋ": (0.28, 0.0), "x": (0.3, 0.0), "ç": (0.25, 0.3), "ʔ": (0.2, 0.0),
+}
+CLOSURES = frozenset("mbp")  # must visibly close, whatever the smoothing does
+REST = frozenset(".,!?;:^$_—…")  # pauses and sentence ends: mouth back to rest
+HOLD = frozenset("ː")  # length mark: keep the previous shape
+# Anything else (spaces, stress marks, "h", diacritics, unknown symbols) takes the shape of the
+# next sound: the mouth anticipates it.
+
+TIMELINE_HZ = 100  # the track is built at 100 Hz, smoothed, then sampled at the video frames
+COARTICULATION_S = 0.035  # Gaussian smoothing of the targets
+CLOSURE_RAMP_S = 0.04  # how long lips take to close for m/b/p and open again
+
+
+@dataclass
+class MouthTrack:
+    open: np.ndarray
+    """(frames,) jaw opening, 0 = rest; up to ``dynamic_scale``."""
+    width: np.ndarray
+    """(frames,) lip width, -1 rounded .. +1 spread, times ``dynamic_scale``."""
+    source: str
+    """"phonemes" or "energy": what drove the mouth."""
+
+
+def loudness(samples: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray:
+    """Speech energy per video frame scaled to 0 (silence) .. 1 (the loud syllables)."""
+    db = frame_energy(samples, sample_rate, n_frames)
+    if n_frames == 0:
+        return db
+    floor = max(float(np.percentile(db, 10)), -60.0) + 3.0
+    peak = float(np.percentile(db, 95))
+    if peak - floor < 6.0:  # no speech worth the name: keep the mouth at rest
+        return np.zeros(n_frames, dtype=np.float32)
+    return np.clip((db - floor) / (peak - floor), 0.0, 1.0).astype(np.float32)
+
+
+def attack_decay(x: np.ndarray, attack: float = 0.7, decay: float = 0.35) -> np.ndarray:
+    """One-pole smoothing that rises faster than it falls (a jaw snaps open, relaxes shut)."""
+    y = np.empty_like(x)
+    level = 0.0
+    for i, value in enumerate(x):
+        level += (attack if value > level else decay) * (value - level)
+        y[i] = level
+    return y
+
+
+def track_from_energy(samples: np.ndarray, sample_rate: int, n_frames: int) -> MouthTrack:
+    opening = attack_decay(loudness(samples, sample_rate, n_frames) ** 0.8)
+    # Louder speech also spreads the lips a little; no phonemes, so no rounding.
+    return MouthTrack(open=opening, width=0.15 * opening, source="energy")
+
+
+def _resolve_targets(phonemes: Sequence[tuple[str, float, float]]) -> list[tuple[float, float, float, float, bool]]:
+    """(start, end, open, width, is_closure) per phoneme, transparent symbols resolved."""
+    resolved: list[tuple[float, float, float, float, bool] | None] = []
+    shapes: list[tuple[float, float] | None] = []
+    for symbol, _, _ in phonemes:
+        if symbol in VISEMES:
+            shapes.append(VISEMES[symbol])
+        elif symbol in REST:
+            shapes.append((0.0, 0.0))
+        else:
+            shapes.append(None)
+    # Length marks hold the previous shape; other unknowns take the next known shape.
+    for i, (symbol, _, _) in enumerate(phonemes):
+        if shapes[i] is None and symbol in HOLD and i > 0:
+            shapes[i] = shapes[i - 1]
+    next_shape: tuple[float, float] = (0.0, 0.0)
+    for i in range(len(phonemes) - 1, -1, -1):
+        if shapes[i] is None:
+            shapes[i] = next_shape
+        else:
+            next_shape = shapes[i]
+    for (symbol, start, end), shape in zip(phonemes, shapes):
+        resolved.append((start, end, shape[0], shape[1], symbol in CLOSURES))
+    return resolved  # type: ignore[return-value]
+
+
+def track_from_phonemes(
+    phonemes: Sequence[Sequence],
+    n_frames: int,
+    loud: np.ndarray | None = None,
+) -> MouthTrack:
+    """Viseme track from ``[symbol, start_s, end_s]`` rows; ``loud`` (0..1 per frame) scales it."""
+    from scipy.ndimage import gaussian_filter1d
+
+    rows = []
+    for row in phonemes:
+        try:
+            symbol, start, end = str(row[0]), float(row[1]), float(row[2])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if end > start >= 0:
+            rows.append((symbol, start, end))
+    seconds = n_frames / FPS
+    n = int(np.ceil(seconds * TIMELINE_HZ)) + 1
+    open_t = np.zeros(n, dtype=np.float32)
+    width_t = np.zeros(n, dtype=np.float32)
+    closure = np.ones(n, dtype=np.float32)
+    times = np.arange(n) / TIMELINE_HZ
+    ramp = CLOSURE_RAMP_S
+    for start, end, opening, width, is_closure in _resolve_targets(rows):
+        i0, i1 = int(round(start * TIMELINE_HZ)), int(round(end * TIMELINE_HZ))
+        open_t[i0:i1] = opening
+        width_t[i0:i1] = width
+        if is_closure:
+            # 0 inside the consonant, rising linearly back to 1 within ``ramp`` either side.
+            distance = np.maximum(np.maximum(start - times, times - end), 0.0)
+            np.minimum(closure, np.clip(distance / ramp, 0.0, 1.0), out=closure)
+    sigma = COARTICULATION_S * TIMELINE_HZ
+    open_t = gaussian_filter1d(open_t, sigma) * closure
+    width_t = gaussian_filter1d(width_t, sigma)
+    frame_times = (np.arange(n_frames) + 0.5) / FPS
+    opening = np.interp(frame_times, times, open_t).astype(np.float32)
+    width = np.interp(frame_times, times, width_t).astype(np.float32)
+    if loud is not None and len(loud) == n_frames:
+        opening *= 0.55 + 0.45 * attack_decay(loud.astype(np.float32), 0.8, 0.5)
+    return MouthTrack(open=opening, width=width, source="phonemes")
+
+
+def mouth_track(
+    n_frames: int,
+    samples: np.ndarray | None = None,
+    sample_rate: int | None = None,
+    phonemes: Sequence[Sequence] | None = None,
+    dynamic_scale: float = 1.0,
+) -> MouthTrack:
+    """The mouth track for a clip of ``n_frames``: from phonemes when given, else the audio."""
+    loud = loudness(samples, sample_rate, n_frames) if samples is not None and sample_rate else None
+    if phonemes:
+        track = track_from_phonemes(phonemes, n_frames, loud)
+    elif samples is not None and sample_rate:
+        track = track_from_energy(samples, sample_rate, n_frames)
+    else:
+        raise ValueError("mouth_track needs phoneme timings or the audio samples")
+    track.open = np.clip(track.open, 0.0, 1.0) * dynamic_scale
+    track.width = np.clip(track.width, -1.0, 1.0) * dynamic_scale
+    return track

@@ -1,0 +1,122 @@
+"""Render parameters, and the small contract every renderer (CPU or GPU) implements.
+
+The parameters are the ones of the product brief (see DESIGN.md). Their names are stable: the
+CLI, the job's ``params`` and the cache key all use them. ``HELP`` gives each a one-line help
+text and ``RANGES`` its allowed range, so the CLI and error messages say the same thing.
+
+A renderer turns one square face crop plus one audio file into video frames at 25 fps:
+
+    class MyRenderer:
+        name = "my-renderer"
+        version = "1"             # bump when the same inputs would give other frames
+        def render(self, image_rgb, audio_path, speech, params, progress=None):
+            yield frame           # RGB uint8, same size as image_rgb, exactly
+                                  # factory.media.frame_count(audio seconds) of them
+
+``sonic.stage`` crops the photo, calls ``render`` and streams the frames into the MP4, so a
+renderer never deals with files, pasting back or encoding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Protocol
+
+import numpy as np
+
+from factory.stages import StageError
+
+# Short side of the face crop by renderer: the CPU warp looks best near the photo's own
+# resolution, Sonic was trained at 1024.
+DEFAULT_MIN_RESOLUTION = {"cpu": 512, "sonic": 1024}
+
+
+class RenderParamError(StageError, ValueError):
+    """A render parameter outside its range (both a StageError for the job and a ValueError)."""
+
+
+def _param(default: Any, help_text: str, low: float | None = None, high: float | None = None):
+    return field(default=default, metadata={"help": help_text, "range": (low, high)})
+
+
+@dataclass
+class RenderParams:
+    min_resolution: int = _param(512, "Short side of the output face crop in pixels (default 512 on CPU, 1024 on Sonic).", 384, 2048)
+    expand_ratio: float = _param(0.15, "How far the crop extends around the detected face box, per side.", 0.1, 0.3)
+    inference_steps: int = _param(25, "Diffusion steps (Sonic only; the CPU renderer ignores it).", 10, 50)
+    dynamic_scale: float = _param(1.1, "Strength of mouth and expression motion.", 1.0, 1.5)
+    motion_scale: float = _param(1.05, "Strength of head motion.", 0.8, 1.3)
+    seed: int = _param(0, "Random seed for blinks, head motion and diffusion noise.")
+    keep_crop: bool = _param(False, "Output the square face crop instead of pasting it back into the whole photo.")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], renderer: str = "cpu") -> RenderParams:
+        """Build from a job's params (other keys such as ``voice`` are ignored); ``None`` means
+        "use the default". Raises RenderParamError for a wrong type or a value out of range."""
+        defaults = cls(min_resolution=DEFAULT_MIN_RESOLUTION.get(renderer, 512))
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            value = values.get(f.name)
+            if value is None:
+                continue
+            kwargs[f.name] = _convert(f.name, type(getattr(defaults, f.name)), value)
+        params = dataclasses.replace(defaults, **kwargs)
+        params.validate()
+        return params
+
+    def validate(self) -> RenderParams:
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if low is not None and not (low <= value <= high):
+                raise RenderParamError(f"{name} must be between {low} and {high}; got {value}.")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _convert(name: str, kind: type, value: Any) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        return float(value)
+    except (TypeError, ValueError):
+        raise RenderParamError(f"{name} must be a {kind.__name__}; got {value!r}.") from None
+
+
+HELP: dict[str, str] = {f.name: f.metadata["help"] for f in dataclasses.fields(RenderParams)}
+RANGES: dict[str, tuple[float | None, float | None]] = {f.name: f.metadata["range"] for f in dataclasses.fields(RenderParams)}
+
+# What a stage passes as the speech facts (the "speech" value of the speak stage):
+#   {"seconds": 3.1, "phonemes": [["h", 0.03, 0.07], ["ə", 0.07, 0.13], ...]}
+# phonemes are espeak IPA symbols with start/end seconds in the audio file; may be missing.
+SpeechFacts = Mapping[str, Any]
+ProgressFn = Callable[[float, str], None]
+
+
+class Renderer(Protocol):
+    """What ``sonic.stage`` needs from a renderer (see the module docstring)."""
+
+    name: str
+    version: str
+
+    def render(
+        self,
+        image_rgb: np.ndarray,
+        audio_path: Path,
+        speech: SpeechFacts | None,
+        params: RenderParams,
+        progress: ProgressFn | None = None,
+    ) -> Iterator[np.ndarray]: ...

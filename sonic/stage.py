@@ -1,0 +1,132 @@
+"""The render stage: photo + narration audio → talking-portrait MP4 (H.264 + AAC).
+
+Reads   files:  image, audio (the speak stage turns an uploaded recording into "audio" too)
+        values: speech ({"seconds", "phonemes": [[symbol, start_s, end_s], ...]}; optional)
+        params: the render parameters of ``sonic.params`` and ``renderer``
+Writes  files:  video
+        values: render ({renderer, fps, frames, width, height, seconds, face_box, warnings, mouth})
+
+The renderer is ``params["renderer"]`` or ``settings.renderer``: ``cpu`` (built in) or
+``sonic`` (GPU, ``sonic.gpu``). A renderer that cannot run fails the job with instructions;
+it never falls back to another one silently (the video would not be what was asked for).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from factory.stages import Stage, StageContext, StageError, StageResult
+from sonic.params import RenderParams, Renderer
+
+# name → "module:factory function"; the factory takes the Settings and returns a Renderer.
+RENDERERS: dict[str, str] = {
+    "cpu": "sonic.cpu_renderer:create_renderer",
+    "sonic": "sonic.gpu:create_renderer",
+}
+PROGRESS_EVERY = 25  # frames (one second of video)
+
+
+def renderer_name(ctx: StageContext) -> str:
+    return str(ctx.params.get("renderer") or ctx.settings.renderer or "cpu")
+
+
+def load_renderer(name: str, settings: Any) -> Renderer:
+    """Import and create the renderer ``name``; StageError with instructions if it can't run."""
+    if name not in RENDERERS:
+        raise StageError(f"Unknown renderer {name!r}; choose one of: {', '.join(RENDERERS)}.")
+    module_name, attr = RENDERERS[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+        factory = getattr(module, attr)
+    except (ImportError, AttributeError) as exc:
+        hint = ""
+        if name == "sonic":
+            hint = (" The Sonic GPU renderer needs a CUDA GPU, torch and diffusers, and Sonic's official "
+                    "checkpoints in the folder set by FACTORY_SONIC_MODEL_DIR (run `factory doctor`). "
+                    "Or render with --renderer cpu.")
+        raise StageError(f"The {name} renderer is not available ({exc}).{hint}") from None
+    return factory(settings)
+
+
+def _engine_version(ctx: StageContext) -> str:
+    """Part of the cache key: which renderer, and its version, made the frames."""
+    name = renderer_name(ctx)
+    if name == "cpu":
+        from sonic.cpu_renderer import CpuRenderer
+
+        return f"cpu-{CpuRenderer.version}"
+    try:
+        module = importlib.import_module(RENDERERS.get(name, "").split(":")[0] or "sonic.gpu")
+        return f"{name}-{getattr(module, 'VERSION', 'unknown')}"
+    except ImportError:
+        return f"{name}-unavailable"
+
+
+def run(ctx: StageContext) -> StageResult:
+    from factory.media import FPS, VideoWriter, decode_audio, frame_count, load_image
+    from sonic.crop import PasteBack, crop_face
+
+    name = renderer_name(ctx)
+    params = RenderParams.from_dict(ctx.params, renderer=name)
+    audio_path = ctx.files.get("audio")
+    if audio_path is None:
+        raise StageError("There is no audio to render the video from.")
+    renderer = load_renderer(name, ctx.settings)
+
+    ctx.progress(0.0, "finding the face")
+    photo = load_image(ctx.files["image"], max_pixels=ctx.settings.max_image_pixels)
+    crop = crop_face(photo, params.expand_ratio, params.min_resolution)
+    samples, rate = decode_audio(audio_path)
+    seconds = len(samples) / rate
+    expected = frame_count(seconds)
+    if params.keep_crop:
+        paste = None
+        width = height = crop.transform.size
+    else:
+        paste = PasteBack(photo, crop.transform)
+        width, height = paste.width, paste.height
+
+    speech = ctx.values.get("speech") or None
+    frames = renderer.render(crop.image, audio_path, speech, params, lambda f, note: ctx.progress(0.02, note))
+    video_path = ctx.workdir / "video.mp4"
+    written = 0
+    with VideoWriter(video_path, width, height, fps=FPS, audio=audio_path) as video:
+        for frame in frames:
+            video.write(frame if paste is None else paste(frame))
+            written += 1
+            if written % PROGRESS_EVERY == 0:
+                ctx.progress(min(0.99, written / max(1, expected)), f"frame {written}/{expected}")
+        if written != expected:
+            # A wrong count would freeze or cut the end of the speech: a bug, not bad input.
+            raise RuntimeError(f"the {name} renderer made {written} frames for {seconds:.2f} s; expected {expected}")
+    ctx.progress(1.0, "video written")
+
+    box = crop.face_box
+    facts = {
+        "renderer": f"{renderer.name}-{renderer.version}",
+        "fps": FPS,
+        "frames": written,
+        "width": width,
+        "height": height,
+        "seconds": written / FPS,
+        "face_box": [round(box.x0, 1), round(box.y0, 1), round(box.x1, 1), round(box.y1, 1)],
+        "warnings": list(crop.warnings),
+        "params": params.to_dict(),
+    }
+    mouth_source = getattr(renderer, "last_mouth_source", None)
+    if mouth_source:
+        facts["mouth"] = mouth_source
+    return StageResult(files={"video": video_path}, values={"render": facts})
+
+
+STAGE = Stage(
+    name="render",
+    run=run,
+    version="1",
+    reads_files=("image", "audio"),
+    reads_values=("speech",),
+    reads_params=("min_resolution", "expand_ratio", "inference_steps", "dynamic_scale", "motion_scale",
+                  "seed", "keep_crop", "renderer"),
+    engine_version=_engine_version,
+)

@@ -1,0 +1,286 @@
+"""The editors' console (ui/), driven with Streamlit's AppTest: the real page script, a real job
+store in a temporary folder, real uploads. No rendering: the jobs here fail early (a file that
+is not an image, a silent recording), which is exactly what an editor must see explained."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from factory.media import write_wav
+from factory.store import JobStatus
+
+APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """Embedded mode with its own SQLite store and artifact folder."""
+    monkeypatch.setenv("FACTORY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FACTORY_PUBLISH_DIR", str(tmp_path / "published"))
+    for name in ("FACTORY_AMQP_URL", "FACTORY_DATABASE_URL", "FACTORY_STORE_URL", "FACTORY_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def service():
+    from factory.service import JobService
+    from factory.settings import Settings
+
+    return JobService(Settings.load())
+
+
+def open_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def all_text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [e.value for e in (*at.error, *at.warning, *at.info, *at.success)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_app_loads_with_render_parameter_ranges(env):
+    at = open_app()
+    assert at.sidebar.radio(key="page").value == "New video"
+    sliders = {s.label: s for s in at.slider}
+    # The brief's ranges and CPU defaults, as the renderer defines them.
+    assert (sliders["Min resolution"].min, sliders["Min resolution"].max, sliders["Min resolution"].value) == (384, 2048, 512)
+    assert (sliders["Expand ratio"].min, sliders["Expand ratio"].max) == pytest.approx((0.1, 0.3))
+    assert (sliders["Inference steps"].min, sliders["Inference steps"].max) == (10, 50)
+    assert (sliders["Dynamic scale"].min, sliders["Dynamic scale"].max) == pytest.approx((1.0, 1.5))
+    assert (sliders["Motion scale"].min, sliders["Motion scale"].max) == pytest.approx((0.8, 1.3))
+
+    # Switching to the GPU renderer switches the resolution default to Sonic's 1024.
+    at.selectbox(key="renderer").set_value("sonic").run()
+    assert {s.label: s.value for s in at.slider}["Min resolution"] == 1024
+
+    at.sidebar.radio(key="page").set_value("Jobs").run()
+    assert not at.exception, at.exception
+    assert "No jobs yet" in all_text(at)
+
+
+def test_jobs_page_lists_a_failed_job_and_shows_its_error(env, tmp_path):
+    not_an_image = tmp_path / "holiday.jpg"
+    not_an_image.write_text("this is a text file, not a photo")
+    job = service().submit(image=not_an_image, script="Hello there.")
+    assert job.status == JobStatus.FAILED  # fails at submit: no rendering needed
+
+    at = open_app()
+    at.sidebar.radio(key="page").set_value("Jobs").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["job"]) == [job.id]
+    assert "failed" in table["status"].iloc[0]
+    assert "holiday.jpg" in table["problem"].iloc[0]
+
+    # The detail view of the selected job says what went wrong, for the editor.
+    assert at.selectbox(key="open_job").value == job.id
+    errors = [e.value for e in at.error]
+    assert any("holiday.jpg is not an image" in e for e in errors), errors
+
+    # The status filter hides it when asking for published jobs only.
+    at.selectbox(key="filter_status").set_value(JobStatus.PUBLISHED).run()
+    assert not at.dataframe and "No jobs match" in all_text(at)
+
+
+def test_new_video_form_creates_a_job_and_shows_why_it_failed(env):
+    at = open_app()
+    at.file_uploader(key="portrait").upload("scan.png", b"%PDF-1.4 not a picture", "image/png")
+    at.run()
+    assert any("does not look like an image" in w.value for w in at.warning)
+
+    # An empty script is refused by the form, before any job exists.
+    at.button(key="submit").click().run()
+    assert any("script is empty" in e.value for e in at.error)
+    assert service().list() == []
+
+    at.text_area(key="script").input("Hello there, this is our weekly update.")
+    at.slider(key="param_dynamic_scale").set_value(1.3)
+    at.button(key="submit").click().run()
+    assert not at.exception, at.exception
+
+    jobs = service().list()
+    assert len(jobs) == 1
+    job = jobs[0]
+    assert job.status == JobStatus.FAILED and "scan.png" in job.error
+    assert job.params["dynamic_scale"] == pytest.approx(1.3) and job.params["language"] == "en"
+    assert job.values["script"] == "Hello there, this is our weekly update."
+    assert any("scan.png is not an image" in e.value for e in at.error)
+
+
+def test_recording_job_runs_in_the_background_and_its_failure_is_shown(env, portrait_path):
+    # A silent "recording": the speak stage must refuse it with a reason (no video of nothing).
+    silent = env / "silence.wav"
+    write_wav(silent, np.zeros(16000 * 2, dtype=np.float32), 16000)
+
+    at = open_app()
+    at.file_uploader(key="portrait").upload("astronaut.png", portrait_path.read_bytes(), "image/png")
+    at.radio(key="source").set_value("Own recording").run()
+    at.file_uploader(key="recording").upload("silence.wav", silent.read_bytes(), "audio/wav")
+    at.run()
+    at.button(key="submit").click().run()
+    assert not at.exception, at.exception
+
+    job = service().list()[0]
+    assert set(job.files) == {"image", "audio_upload"}
+    # AppTest runs the page in this process, so the app's background thread runs the job
+    # here. Wait for it through the job store, as the page itself does.
+    deadline = time.monotonic() + 60
+    while service().get(job.id).status not in JobStatus.FINAL and time.monotonic() < deadline:
+        time.sleep(0.1)
+    job = service().get(job.id)
+    assert job.status == JobStatus.FAILED, (job.status, job.error)
+    assert job.error.startswith("speak:") and "silent" in job.error.lower()
+
+    at.run()
+    assert not at.exception, at.exception
+    text = all_text(at)
+    assert "speak — failed" in text
+    assert any("silent" in e.value.lower() for e in at.error)
+
+
+def test_distributed_mode_only_follows_jobs(env, monkeypatch, portrait_path):
+    """With a broker configured, the console runs nothing itself: a queued job is shown as
+    waiting for the workers (no "run it here" button), read from the job store."""
+    monkeypatch.setenv("FACTORY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+    job = service().submit(image=portrait_path, script="Hello there.", enqueue=False)  # as if enqueued
+    assert job.status == JobStatus.QUEUED
+
+    at = open_app()
+    assert "Distributed mode" in all_text(at)
+    at.sidebar.radio(key="page").set_value("Jobs").run()
+    assert not at.exception, at.exception
+    text = all_text(at)
+    assert f"Job `{job.id}`" in text and "queued" in text
+    assert "speak — waiting" in text
+    assert not [b for b in at.button if b.label == "Run it again here"]
+
+
+def test_an_interrupted_job_can_be_run_again_from_the_jobs_page(env, portrait_path):
+    """Embedded mode: a job left queued (the console was restarted mid-run) is flagged, and
+    "Run it again here" runs it in the background."""
+    silent = env / "quiet.wav"
+    write_wav(silent, np.zeros(8000, dtype=np.float32), 16000)
+    job = service().submit(image=portrait_path, audio=silent)  # created, never run
+    assert job.status == JobStatus.QUEUED
+
+    at = open_app()
+    at.sidebar.radio(key="page").set_value("Jobs").run()
+    assert any("nothing is running it" in w.value for w in at.warning)
+    at.button(key=f"rerun-{job.id}").click().run()
+    assert not at.exception, at.exception
+
+    deadline = time.monotonic() + 60
+    while service().get(job.id).status not in JobStatus.FINAL and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert service().get(job.id).status == JobStatus.FAILED
+    time.sleep(0.3)
+    at.run()
+    assert any("silent" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_form_rules_without_streamlit(env, portrait_path):
+    from ui.submission import FormError, NewVideoForm, Upload, check_form, job_params, writer_request
+
+    image = Upload("me.png", portrait_path.read_bytes())
+    product = NewVideoForm(
+        image=image, source="product", product_name=" Kettle 2 ", product_features="- boils in 90 s\n\n• quiet",
+        product_price="49 EUR", language="en",
+    )
+    assert writer_request(product) == {
+        "use_case": "product", "language": "en", "target_seconds": 30.0,
+        "product": {"name": "Kettle 2", "features": ["boils in 90 s", "quiet"], "price": "49 EUR"},
+    }
+    with pytest.raises(FormError, match="product's name"):
+        writer_request(NewVideoForm(image=image, source="product"))
+    with pytest.raises(FormError, match="Upload a portrait"):
+        check_form(NewVideoForm(image=None, script="Hi."))
+    with pytest.raises(FormError, match="not a Piper .onnx file"):
+        check_form(NewVideoForm(image=image, script="Hi.", voice="/nowhere/voice.onnx"))
+    params = job_params(NewVideoForm(image=image, script="Hi.", render={"seed": 7, "keep_crop": None}, language="zh"))
+    assert params == {"seed": 7, "renderer": "cpu", "language": "zh"}
+
+
+def test_cli_ranges_match_the_renderer_ranges():
+    """The fallback (CLI options) and the renderer's own table must agree, or the console would
+    offer values that `factory make` refuses."""
+    from ui.render_params import _specs_from_cli, render_param_specs
+
+    for renderer in ("cpu", "sonic"):
+        ours = {(s.name, s.low, s.high, s.default) for s in render_param_specs(renderer)}
+        cli = {(s.name, s.low, s.high, s.default) for s in _specs_from_cli(renderer)}
+        assert ours == cli
+
+
+def test_factory_ui_command_serves_the_console(env):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from ui.cli import ui; ui()", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                    assert r.read() == b"ok"
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()
+                assert time.monotonic() < deadline, "the console did not start within 60 s"
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert r.status == 200 and b"<html" in r.read().lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_script_to_video_end_to_end_in_the_console(env, portrait_path):
+    """The whole path an editor takes: photo + script → live progress → the video, its QA
+    numbers and a download button. Real Piper, real renderer, real Whisper (~30 s on 2 cores)."""
+    at = open_app()
+    at.file_uploader(key="portrait").upload("astronaut.png", portrait_path.read_bytes(), "image/png")
+    at.text_area(key="script").input("Hello there. Today we open the new library at nine.")
+    at.button(key="submit").click().run()
+    assert not at.exception, at.exception
+    job_id = at.session_state["current_job"]
+
+    at.run()  # while it runs: one line per stage, the running one with a progress bar
+    assert f"Job `{job_id}`" in all_text(at)
+
+    deadline = time.monotonic() + 240
+    while service().get(job_id).status not in JobStatus.FINAL:
+        assert time.monotonic() < deadline, "the job did not finish within 240 s"
+        time.sleep(0.5)
+    job = service().get(job_id)
+    assert job.status in (JobStatus.PUBLISHED, JobStatus.NEEDS_REVIEW), (job.status, job.error)
+
+    time.sleep(0.5)  # let the background thread return, so the page stops polling
+    at.run()
+    assert not at.exception, at.exception
+    text = all_text(at)
+    for stage in ("speak", "render", "check"):
+        assert f"{stage} — " in text and f"{stage} — waiting" not in text
+    assert at.get("video"), "the finished video is shown"
+    assert at.download_button[0].label == "Download the MP4"
+    if job.status == JobStatus.PUBLISHED:
+        assert any(job.values["published_url"] in s.value for s in at.success)
+    else:
+        assert any("Held for an editor's review" in w.value for w in at.warning)
+    qa_table = at.dataframe[0].value
+    assert "wer" in set(qa_table["check"])  # the transcript check's error rate is listed
