@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -374,8 +375,48 @@ def api(ctx: click.Context, host: str, port: int) -> None:
     uvicorn.run(create_app(load_settings(ctx)), host=host, port=port)
 
 
+# Native start-up chatter from MediaPipe / TensorFlow Lite that no setting turns off.
+NATIVE_NOISE = (b"INFO: Created TensorFlow Lite", b"WARNING: All log messages before absl", b"W0000 ", b"I0000 ")
+
+
+def filter_native_noise() -> None:
+    """Route this process's stderr (fd 2) through a thread that drops ``NATIVE_NOISE`` lines.
+    Works at the descriptor level because the chatter comes from C++ threads, not Python."""
+    import os
+    import threading
+
+    if not hasattr(os, "pipe"):
+        return
+    real_stderr = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        pending = b""
+        while chunk := os.read(read_end, 65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            kept = [line + b"\n" for line in lines if not line.startswith(NATIVE_NOISE)]
+            if pending and b"\r" in pending and not pending.startswith(NATIVE_NOISE):
+                kept.append(pending)  # a progress bar redraw: show it now
+                pending = b""
+            if kept:
+                os.write(real_stderr, b"".join(kept))
+        if pending:
+            os.write(real_stderr, pending)
+
+    threading.Thread(target=pump, name="stderr-filter", daemon=True).start()
+
+
 def main() -> None:
-    cli(prog_name="factory")
+    if os.environ.get("FACTORY_FILTER_NATIVE_LOGS", "1") != "0":
+        filter_native_noise()
+    try:
+        cli(prog_name="factory")
+    finally:
+        sys.stderr.flush()
+        time.sleep(0.05)  # let the filter thread pass on the last lines
 
 
 if __name__ == "__main__":

@@ -6,16 +6,13 @@ Landmark indices follow MediaPipe's 478-point face mesh (468 + 10 iris points).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-# MediaPipe's C++ side logs TensorFlow Lite start-up chatter to stderr on every graph; editors
-# don't need it. Set before mediapipe is first imported (it reads these at load time).
+# Fewer native logs from MediaPipe's C++ side (set before mediapipe is first imported). What
+# still slips through before absl's logging starts is filtered by the CLI (factory/cli.py).
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -30,22 +27,6 @@ LEFT_EYE_OUTER = 33
 RIGHT_EYE_OUTER = 263
 LEFT_EYE_TOP, LEFT_EYE_BOTTOM = 159, 145
 RIGHT_EYE_TOP, RIGHT_EYE_BOTTOM = 386, 374
-
-
-@contextlib.contextmanager
-def quiet_native_logs() -> Iterator[None]:
-    """Silence stderr at the file-descriptor level while MediaPipe builds its graphs: its C++
-    start-up chatter ignores GLOG settings. Python exceptions still propagate normally."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 @dataclass
@@ -70,7 +51,7 @@ def detect_faces(rgb: np.ndarray, min_score: float = 0.5) -> list[FaceBox]:
     h, w = rgb.shape[:2]
     boxes: list[FaceBox] = []
     # model 1 is the full-range detector: it also finds faces that fill only part of a photo.
-    with quiet_native_logs(), mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_score) as det:
+    with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_score) as det:
         result = det.process(np.ascontiguousarray(rgb))
     for d in result.detections or []:
         bb = d.location_data.relative_bounding_box
@@ -87,20 +68,13 @@ class FaceMesh:
     def __init__(self, video: bool = False):
         import mediapipe as mp
 
-        with quiet_native_logs():
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=not video, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
-            )
-        self._first_call = True
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=not video, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
+        )
 
     def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
         """(478, 2) float32 pixel coordinates of the most prominent face, or None."""
-        if self._first_call:  # the first inference logs TF Lite delegate set-up
-            self._first_call = False
-            with quiet_native_logs():
-                result = self._mesh.process(np.ascontiguousarray(rgb))
-        else:
-            result = self._mesh.process(np.ascontiguousarray(rgb))
+        result = self._mesh.process(np.ascontiguousarray(rgb))
         if not result.multi_face_landmarks:
             return None
         h, w = rgb.shape[:2]

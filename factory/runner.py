@@ -35,6 +35,7 @@ from factory.stages import (
     Stage,
     StageContext,
     StageError,
+    StageResult,
     _no_progress,
     get_stage,
 )
@@ -128,28 +129,13 @@ def run_stage(
 
     except ReviewRequired as exc:
         run = jobs.finish_run(run, "review", error=str(exc), cache_key=key)
-        held_files = {n: artifacts.put(p) for n, p in exc.result.files.items()} if exc.result else {}
-        with jobs.locked(job_id) as (session, locked):
-            locked.files = {**locked.files, **held_files}
-            locked.values = {**locked.values, **(exc.result.values if exc.result else {})}
-            locked.status = JobStatus.NEEDS_REVIEW
-            locked.error = f"{stage_name}: {exc}"
-            locked.review = {"stage": stage_name, "reason": str(exc), **exc.details}
-            locked.next_stage = None
-            locked.updated_at = utcnow()
-            session.add(locked)
-            session.commit()
+        _stop_or_rewind(jobs, artifacts, job_id, exc.result, status=JobStatus.NEEDS_REVIEW, next_stage=None,
+                        error=f"{stage_name}: {exc}", review={"stage": stage_name, "reason": str(exc), **exc.details})
         return Outcome(job_id, stage_name, "review", seconds=run.seconds or 0.0, error=str(exc))
 
     except Rerun as exc:
         run = jobs.finish_run(run, "rerun", error=str(exc), cache_key=key)
-        with jobs.locked(job_id) as (session, locked):
-            locked.params = {**locked.params, **exc.params}
-            locked.next_stage = exc.stage
-            locked.status = JobStatus.QUEUED
-            locked.updated_at = utcnow()
-            session.add(locked)
-            session.commit()
+        _stop_or_rewind(jobs, artifacts, job_id, exc.result, status=JobStatus.QUEUED, next_stage=exc.stage, params=exc.params)
         return Outcome(job_id, stage_name, "rerun", next_stage=exc.stage, seconds=run.seconds or 0.0, error=str(exc))
 
     except Exception as exc:  # a bug or an outage: keep the traceback, let the caller retry
@@ -161,6 +147,32 @@ def run_stage(
 
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stop_or_rewind(
+    jobs: JobStore,
+    artifacts: ArtifactStore,
+    job_id: str,
+    result: StageResult | None,
+    *,
+    status: str,
+    next_stage: str | None,
+    params: dict[str, Any] | None = None,
+    **columns: Any,
+) -> None:
+    """Hold the job for review or send it back to an earlier stage, keeping what the stage
+    produced (a narration to review, a failed attempt's QA report)."""
+    files = {n: artifacts.put(p) for n, p in result.files.items()} if result else {}
+    with jobs.locked(job_id) as (session, job):
+        job.files = {**job.files, **files}
+        job.values = {**job.values, **(result.values if result else {})}
+        job.params = {**job.params, **(params or {})}
+        job.status, job.next_stage = status, next_stage
+        for name, value in columns.items():
+            setattr(job, name, value)
+        job.updated_at = utcnow()
+        session.add(job)
+        session.commit()
 
 
 def _input_files(artifacts: ArtifactStore, job: Job, stage: Stage, workdir: Path) -> dict[str, Path]:

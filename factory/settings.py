@@ -66,6 +66,15 @@ class Settings:
     # --- QA gate -----------------------------------------------------------------------
     qa_enabled: bool = True
     qa_max_rerenders: int = 2
+    qa_max_wer: float = 0.15
+    """Word error rate of Whisper's transcript against the spoken text (space-separated languages)."""
+    qa_max_cer: float = 0.20
+    """Character error rate, for Chinese."""
+    qa_min_sync_z: float = 7.0
+    """Lip-sync confidence must reach qa_min_sync_z / sqrt(frames) (calibrated on mismatched pairs)."""
+    qa_max_offset_frames: int = 2
+    qa_min_face_fraction: float = 0.95
+    qa_max_frozen_seconds: float = 1.0
     review_required: bool = False
     """Hold every passing job for an editor's approval instead of publishing it."""
 

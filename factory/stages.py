@@ -51,12 +51,13 @@ class ReviewRequired(Exception):
 
 class Rerun(Exception):
     """Ask the runner to go back to ``stage`` with changed job parameters (e.g. QA asks for a
-    re-render with a new seed)."""
+    re-render with a new seed). ``result`` (e.g. the failed attempt's QA report) is recorded."""
 
-    def __init__(self, stage: str, reason: str, params: dict[str, Any]):
+    def __init__(self, stage: str, reason: str, params: dict[str, Any], result: StageResult | None = None):
         super().__init__(reason)
         self.stage = stage
         self.params = params
+        self.result = result
 
 
 ProgressFn = Callable[[float, str], None]

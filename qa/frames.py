@@ -1,0 +1,123 @@
+"""One pass over a video's frames, measuring everything the QA checks need per frame.
+
+Decoding is the expensive part of looking at a video, so the lip-sync score and the A/V checks
+share this single pass instead of decoding the clip several times:
+
+* ``mouth``: inner-lip gap / face height from MediaPipe's face mesh (NaN where no face is found);
+* ``luma``: mean brightness 0..255 and ``luma_p99`` (bright end: a frame is black only if even
+  its brightest pixels are dark, so a dim but real picture is not called black);
+* ``change``: how much the frame differs from the previous one (99th percentile of the absolute
+  difference, 0..255, on a 64-px grey patch of the face box, or on a 128-px thumbnail of the
+  whole frame where no face is found): 0 means a repeated, frozen frame. On the face and a
+  percentile rather than the mean, because a talking head changes only around the mouth.
+
+Frames larger than ``landmark_max_side`` are shrunk before landmarks (MediaPipe crops the face
+to 192×192 anyway), which keeps QA fast on 1024-px renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class ScanOptions:
+    landmark_max_side: int = 640
+    """Longest side a frame is shrunk to before face landmarks (speed; faces stay ≥ 100 px)."""
+    thumbnail_side: int = 128
+    """Side of the grey thumbnail used for frame-to-frame change."""
+
+
+@dataclass
+class FrameScan:
+    width: int
+    height: int
+    mouth: np.ndarray
+    luma: np.ndarray
+    luma_p99: np.ndarray
+    change: np.ndarray
+    """change[0] is +inf: the first frame has no predecessor."""
+    face_heights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Face height in pixels of the scanned (possibly shrunk) frame; NaN without a face."""
+
+    @property
+    def frames(self) -> int:
+        return int(self.mouth.size)
+
+    @property
+    def face_found(self) -> np.ndarray:
+        return ~np.isnan(self.mouth)
+
+
+def scan_video(path: str | Path, options: ScanOptions | None = None, progress=None) -> FrameScan:
+    """Decode ``path`` once and measure every frame (see the module docstring)."""
+    import cv2
+
+    from factory.faces import FaceMesh, face_height, mouth_opening
+    from factory.media import MediaError, read_video_frames
+
+    options = options or ScanOptions()
+    mouth: list[float] = []
+    heights: list[float] = []
+    luma: list[float] = []
+    luma_p99: list[float] = []
+    change: list[float] = []
+    previous: np.ndarray | None = None
+    width = height = 0
+    with FaceMesh(video=True) as mesh:
+        try:
+            for index, rgb in enumerate(read_video_frames(path)):
+                height, width = rgb.shape[:2]
+                scale = options.landmark_max_side / max(width, height)
+                small = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+                points = mesh.landmarks(small)
+                if points is None:
+                    mouth.append(np.nan)
+                    heights.append(np.nan)
+                else:
+                    mouth.append(mouth_opening(points))
+                    heights.append(face_height(points))
+                # Brightness and change on a small grey thumbnail: enough detail, a fraction of the cost.
+                grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+                thumb = cv2.resize(grey, (options.thumbnail_side, options.thumbnail_side), interpolation=cv2.INTER_AREA).astype(np.int16)
+                luma.append(float(thumb.mean()))
+                luma_p99.append(float(np.percentile(thumb, 99)))
+                # Change is measured on the face when there is one: a talking head moves only a
+                # few hundred pixels around the mouth, invisible in a whole-frame thumbnail.
+                region = _face_patch(grey, points) if points is not None else thumb
+                if previous is None or previous.shape != region.shape:
+                    change.append(np.inf)
+                else:
+                    change.append(float(np.percentile(np.abs(region - previous), 99)))
+                previous = region
+                if progress is not None and index % 50 == 0:
+                    progress(index)
+        except Exception as exc:  # PyAV raises its own error types for damaged streams
+            if isinstance(exc, MediaError) or not mouth:
+                raise MediaError(f"The video {Path(path).name} cannot be decoded ({exc}).") from None
+            # Keep what was decoded before the damage: the A/V checks then report a short video.
+    if not mouth:
+        raise MediaError(f"The video {Path(path).name} has no frames.")
+    return FrameScan(
+        width=width,
+        height=height,
+        mouth=np.asarray(mouth, dtype=np.float64),
+        luma=np.asarray(luma),
+        luma_p99=np.asarray(luma_p99),
+        change=np.asarray(change),
+        face_heights=np.asarray(heights),
+    )
+
+
+def _face_patch(grey: np.ndarray, points: np.ndarray, side: int = 64) -> np.ndarray:
+    """The face's bounding box from its landmarks, resized to side×side (int16 for differences)."""
+    import cv2
+
+    h, w = grey.shape[:2]
+    x0, y0 = np.clip(np.floor(points.min(axis=0)).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(points.max(axis=0)).astype(int), 1, [w, h])
+    patch = grey[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)]
+    return cv2.resize(patch, (side, side), interpolation=cv2.INTER_AREA).astype(np.int16)

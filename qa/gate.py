@@ -1,0 +1,114 @@
+"""The publish gate: thresholds, and what happens to a job after QA.
+
+* pass                 → the stage returns normally and the runner publishes
+                         (or, with ``settings.review_required``, holds it for an editor);
+* fail, retries left   → ``Rerun("render")`` with a new seed and ``qa_attempt + 1``;
+* fail, none left      → ``ReviewRequired`` with the reasons (the job becomes needs_review).
+
+Thresholds live in ``QAThresholds``; a deployment sets them through the ``Settings`` field of
+the same name with a ``qa_`` prefix (``qa_max_wer``, ``qa_min_sync_z`` ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from factory.settings import Settings
+from factory.stages import ReviewRequired, Rerun
+from qa.av_checks import AVThresholds, Check
+from qa.lipsync import SYNC_Z_THRESHOLD
+
+
+@dataclass
+class QAThresholds:
+    max_wer: float = 0.15
+    """Word error rate allowed. Whisper base makes ~2.5 % on clean Piper speech (MODELS.md);
+    15 % leaves room for names it cannot spell but catches a wrong or garbled sentence."""
+    max_cer: float = 0.20
+    """Character error rate allowed for Chinese/Japanese (base is weaker there)."""
+    min_sync_z: float = SYNC_Z_THRESHOLD
+    """Lip-sync confidence needed, as z = confidence × sqrt(frames) (calibrated, qa.lipsync)."""
+    max_offset_frames: int = 2
+    """Audio-video offset allowed; people notice sound more than ~2 frames (80 ms) early."""
+    av: AVThresholds = field(default_factory=AVThresholds)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QAThresholds:
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name != "av" and hasattr(settings, f"qa_{f.name}"):
+                values[f.name] = type(f.default)(getattr(settings, f"qa_{f.name}"))
+        av_values = {}
+        for f in dataclasses.fields(AVThresholds):
+            if hasattr(settings, f"qa_{f.name}"):
+                av_values[f.name] = type(f.default)(getattr(settings, f"qa_{f.name}"))
+        return cls(**values, av=AVThresholds(**av_values))
+
+    def sync_checks(self, sync) -> list[Check]:
+        """Two checks from a ``qa.lipsync.LipSyncResult``: confidence first, then offset."""
+        confident = sync.frames >= 25 and sync.confidence >= sync.min_confidence
+        if confident:
+            conf_msg = f"Lip sync confidence {sync.confidence:.2f} (needs {sync.min_confidence:.2f} for {sync.frames} frames)."
+        elif sync.note:
+            conf_msg = f"Lip sync cannot be confirmed: {sync.note}."
+        else:
+            conf_msg = (
+                f"The mouth does not follow the voice: lip-sync confidence {sync.confidence:.2f}, "
+                f"at least {sync.min_confidence:.2f} needed for a {sync.frames / 25:.1f}-second clip."
+            )
+        checks = [Check("lip_sync_confidence", confident, sync.confidence, sync.min_confidence, conf_msg)]
+        offset_ok = abs(sync.offset) <= self.max_offset_frames
+        if not confident:
+            offset_msg = f"Offset {sync.offset:+d} frames (not reliable: confidence too low)."
+            offset_ok = True  # an unreliable offset is not a second reason; confidence already failed
+        elif offset_ok:
+            offset_msg = f"Audio and mouth offset {sync.offset:+d} frames."
+        else:
+            direction = "late" if sync.offset > 0 else "early"
+            offset_msg = (
+                f"The sound is {abs(sync.offset)} frames ({abs(sync.offset) * 40} ms) {direction} relative to the mouth "
+                f"(at most {self.max_offset_frames} allowed)."
+            )
+        checks.append(Check("lip_sync_offset", offset_ok, sync.offset, self.max_offset_frames, offset_msg))
+        return checks
+
+    def transcript_check(self, rate) -> Check:
+        """From a ``qa.text_metrics.ErrorRate``."""
+        limit = self.max_wer if rate.unit == "word" else self.max_cer
+        ok = rate.rate <= limit
+        msg = f"{rate.name} {rate.rate * 100:.1f} %"
+        if ok:
+            msg += f" (at most {limit * 100:.0f} %)."
+        else:
+            diffs = "; ".join(rate.differences()[:6])
+            msg += f", more than the {limit * 100:.0f} % allowed: {diffs}."
+        return Check(rate.name.lower(), ok, rate.rate, limit, msg)
+
+
+def new_seed(job_id: str, attempt: int) -> int:
+    """A different, reproducible seed per re-render of a job."""
+    digest = hashlib.sha256(f"{job_id}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def decide(summary: dict[str, Any], job_id: str, params: dict[str, Any], settings: Settings) -> None:
+    """Act on a QA summary (``QAReport.summary()``): return (publish), or raise Rerun/ReviewRequired."""
+    if summary["passed"]:
+        if settings.review_required:
+            raise ReviewRequired("approval required", {"qa": summary})
+        return
+    attempt = int(params.get("qa_attempt", 0))
+    reasons = "; ".join(summary["reasons"])
+    if attempt < settings.qa_max_rerenders:
+        raise Rerun(
+            "render",
+            f"QA failed (re-render {attempt + 1} of {settings.qa_max_rerenders}): {reasons}",
+            params={"seed": new_seed(job_id, attempt + 1), "qa_attempt": attempt + 1},
+        )
+    raise ReviewRequired(
+        f"QA failed after {attempt} re-render(s): {reasons}",
+        {"qa": summary, "qa_attempt": attempt},
+    )

@@ -1,0 +1,247 @@
+"""``check_video``: every QA measurement for one video, as one report.
+
+    report = check_video("clip.mp4", script="Hello there ...")
+    report.passed, report.reasons        # the verdict and why
+    report.to_json("qa.json"); report.save_plot("qa.png")
+
+One decode of the frames (``qa.frames``) feeds the lip-sync score and the picture checks; one
+decode of the sound feeds speech energy; Whisper transcribes the sound once. Thresholds come
+from ``qa.gate.QAThresholds`` (settings override them where the lead adds ``qa_*`` fields).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from factory.settings import Settings
+from qa.av_checks import Check
+
+
+@dataclass
+class QAReport:
+    video: str
+    passed: bool
+    reasons: list[str]
+    checks: list[Check]
+    info: dict[str, Any]
+    lipsync: dict[str, Any]
+    transcript: dict[str, Any] | None = None
+    error_rate: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    mouth: list[float] = field(default_factory=list)
+    """Per-frame mouth opening (NaN → None where no face)."""
+    energy_db: list[float] = field(default_factory=list)
+    """Per-frame speech energy (RMS dB)."""
+    cues: list[dict[str, Any]] = field(default_factory=list)
+    """Subtitle cues (start, end, text) when a script was given."""
+
+    def check(self, name: str) -> Check:
+        return next(c for c in self.checks if c.name == name)
+
+    def summary(self) -> dict[str, Any]:
+        """The small numbers stored on the job (values["qa"])."""
+        numbers: dict[str, Any] = {
+            "offset_frames": self.lipsync.get("offset_frames"),
+            "sync_confidence": self.lipsync.get("confidence"),
+            "sync_min_confidence": self.lipsync.get("min_confidence"),
+            "sync_z": self.lipsync.get("z"),
+        }
+        if self.error_rate:
+            numbers[self.error_rate["name"].lower()] = self.error_rate["rate"]
+        for c in self.checks:
+            numbers.setdefault(c.name, c.to_dict()["value"])
+        return {
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "numbers": numbers,
+            "checks": {c.name: bool(c.passed) for c in self.checks},
+            "seconds": self.timings.get("total"),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "video": self.video,
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "checks": [c.to_dict() for c in self.checks],
+            "info": self.info,
+            "lipsync": self.lipsync,
+            "transcript": self.transcript,
+            "error_rate": self.error_rate,
+            "timings": self.timings,
+            "cues": self.cues,
+            "series": {
+                "mouth": [None if m is None or (isinstance(m, float) and np.isnan(m)) else round(float(m), 5) for m in self.mouth],
+                "energy_db": [round(float(e), 2) for e in self.energy_db],
+            },
+        }
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def save_plot(self, path: str | Path) -> Path:
+        """PNG: standardised mouth opening against speech energy, and the sync curve."""
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display on servers
+        import matplotlib.pyplot as plt
+
+        mouth = np.array([np.nan if m is None else m for m in self.mouth], dtype=float)
+        energy = np.asarray(self.energy_db, dtype=float)
+        offset = int(self.lipsync.get("offset_frames") or 0)
+        fps = float(self.info.get("fps") or 25.0)
+
+        def z(x: np.ndarray) -> np.ndarray:
+            return (x - np.nanmean(x)) / (np.nanstd(x) or 1.0)
+
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), gridspec_kw={"height_ratios": [2, 1]})
+        t = np.arange(mouth.size) / fps
+        top.plot(t, z(mouth), label="mouth opening (z)", color="tab:red", lw=1.2)
+        top.plot(np.arange(energy.size) / fps, z(energy), label="speech energy (z)", color="tab:blue", lw=1.0, alpha=0.8)
+        if offset:
+            # Energy moved back by the offset: where it lines up with the mouth, that offset is right.
+            top.plot((np.arange(energy.size) - offset) / fps, z(energy), label=f"energy shifted by {-offset} frames", color="tab:green", lw=0.8, ls="--")
+        top.set_xlabel("seconds")
+        top.set_title(f"{Path(self.video).name}: offset {offset:+d} frames, confidence {self.lipsync.get('confidence', 0):.2f} (needs {self.lipsync.get('min_confidence', 0):.2f}) — {'PASS' if self.passed else 'FAIL'}")
+        top.legend(loc="upper right", fontsize=8)
+        lags = self.lipsync.get("lags") or []
+        bottom.plot(lags, self.lipsync.get("correlation") or [], marker="o", ms=3)
+        bottom.axvline(offset, color="tab:green", ls="--")
+        bottom.set_xlabel("lag in frames (positive: audio late)")
+        bottom.set_ylabel("correlation")
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        return Path(path)
+
+
+def _guess_language(script: str | None) -> str | None:
+    from qa.text_metrics import is_cjk_text
+
+    if script and is_cjk_text(script):
+        return "zh"
+    return None
+
+
+def check_video(
+    video: str | Path,
+    script: str | None = None,
+    expected: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+    thresholds=None,
+    transcribe: bool = True,
+    progress=None,
+) -> QAReport:
+    """Run every QA check on ``video`` (any MP4 with a face and a sound track).
+
+    ``expected`` may hold: ``width``/``height`` (or ``size`` as [w, h]), ``fps``,
+    ``audio_seconds`` (length of the narration the video was made from), ``language``.
+    ``transcribe=False`` skips Whisper (no transcript check, subtitles timed evenly).
+    """
+    from factory.media import FPS, decode_audio, frame_energy, probe_video
+    from qa.av_checks import run_av_checks
+    from qa.frames import scan_video
+    from qa.gate import QAThresholds
+    from qa.lipsync import score_series
+
+    settings = settings or Settings.load()
+    thresholds = thresholds or QAThresholds.from_settings(settings)
+    expected = dict(expected or {})
+    progress = progress or (lambda fraction, note="": None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    info = probe_video(video)
+    progress(0.05, "reading frames")
+    scan = scan_video(video)
+    timings["frames"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    try:
+        samples, rate = decode_audio(video)
+        energy = frame_energy(samples, rate, scan.frames)
+        # The container's own audio length honours the AAC edit list; decoding adds the
+        # encoder's padding (up to 1024 samples), which would count as a false mismatch.
+        audio_seconds = info.audio_seconds or samples.size / rate
+    except Exception as exc:  # no or unreadable sound track: the checks report it
+        from factory.media import MediaError
+
+        if not isinstance(exc, MediaError):
+            raise
+        energy = np.full(scan.frames, -60.0, dtype=np.float32)
+        audio_seconds = None
+    if expected.get("audio_seconds") is not None and audio_seconds is not None:
+        audio_seconds = float(expected["audio_seconds"])  # the narration is the reference length
+    sync = score_series(scan.mouth, energy, z_threshold=thresholds.min_sync_z)
+    timings["lipsync"] = time.perf_counter() - t
+    progress(0.4, "transcribing")
+
+    size = expected.get("size") or (
+        (int(expected["width"]), int(expected["height"])) if expected.get("width") and expected.get("height") else None
+    )
+    checks = run_av_checks(
+        scan,
+        info,
+        energy,
+        audio_seconds,
+        expected_fps=float(expected.get("fps") or FPS),
+        expected_size=tuple(size) if size else None,
+        thresholds=thresholds.av,
+    )
+    checks += thresholds.sync_checks(sync)
+
+    transcript = None
+    rate_result = None
+    words = []
+    language = expected.get("language") or _guess_language(script)
+    if transcribe and audio_seconds is not None:
+        from qa.asr import transcribe as run_asr
+
+        t = time.perf_counter()
+        tr = run_asr(video, language=language, settings=settings)
+        timings["asr"] = time.perf_counter() - t
+        transcript = tr.to_dict()
+        words = tr.words
+        language = language or tr.language
+        if script:
+            from qa.text_metrics import error_rate
+
+            rate_result = error_rate(script, tr.text, language)
+            checks.append(thresholds.transcript_check(rate_result))
+    progress(0.9, "subtitles")
+
+    cues = []
+    if script:
+        from qa.subtitles import build_cues
+
+        duration = audio_seconds or info.video_seconds
+        cues = [c.__dict__ for c in build_cues(script, words, duration, language)]
+
+    timings["total"] = time.perf_counter() - t0
+    if info.video_seconds:
+        timings["seconds_per_video_second"] = timings["total"] / info.video_seconds
+    timings = {k: round(v, 3) for k, v in timings.items()}
+    failed = [c for c in checks if not c.passed]
+    return QAReport(
+        video=str(video),
+        passed=not failed,
+        reasons=[c.message for c in failed],
+        checks=checks,
+        info={**info.__dict__},
+        lipsync=sync.to_dict(),
+        transcript=transcript,
+        error_rate=rate_result.to_dict() if rate_result else None,
+        timings=timings,
+        mouth=[None if np.isnan(m) else float(m) for m in scan.mouth],
+        energy_db=[float(e) for e in energy],
+        cues=cues,
+    )

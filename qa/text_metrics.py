@@ -1,0 +1,322 @@
+"""Transcript check: does the audio say what the script says?
+
+Both texts go through one normalisation (``normalize``) so that differences in writing, not in
+speech, do not count as errors: case, punctuation, and numbers — Whisper writes "60" where the
+script says "sixty", "1999" for "nineteen ninety-nine", "2,000" for "two thousand". Number words
+become digits (English cardinals and ordinals; Chinese numerals), which is the form Whisper
+prefers, so the fewest tokens change.
+
+Then a word-level Levenshtein alignment gives the word error rate (WER) for languages that
+separate words by spaces, and a character-level one gives the character error rate (CER) for
+Chinese (and Japanese), where there are no spaces between words. The alignment is returned as a
+list of operations, so the report can show "said X instead of Y" word by word.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# --- numbers as words -> digits (English) ------------------------------------------------
+
+_UNITS = {
+    "zero": 0, "oh": None, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}
+del _UNITS["oh"]  # "oh" is too often a word; listed only to say it was considered
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+_ORDINALS = {
+    "first": "one", "second": "two", "third": "three", "fourth": "four", "fifth": "five", "sixth": "six",
+    "seventh": "seven", "eighth": "eight", "ninth": "nine", "tenth": "ten", "eleventh": "eleven",
+    "twelfth": "twelve", "thirteenth": "thirteen", "fourteenth": "fourteen", "fifteenth": "fifteen",
+    "sixteenth": "sixteen", "seventeenth": "seventeen", "eighteenth": "eighteen", "nineteenth": "nineteen",
+    "twentieth": "twenty", "thirtieth": "thirty", "fortieth": "forty", "fiftieth": "fifty",
+    "sixtieth": "sixty", "seventieth": "seventy", "eightieth": "eighty", "ninetieth": "ninety",
+    "hundredth": "hundred", "thousandth": "thousand", "millionth": "million",
+}
+# "second" is a time unit far more often than an ordinal in narration: leave it alone.
+del _ORDINALS["second"]
+_NUMBER_WORDS = set(_UNITS) | set(_TENS) | set(_SCALES)
+
+
+class _NumberParser:
+    """Reads a run of English number words ("two hundred and five", "nineteen ninety nine").
+
+    Standard grammar builds one value (hundreds/thousands). When a word cannot continue the
+    current value ("nineteen ninety", "twenty twenty") the value so far is closed: two two-digit
+    groups in a row are read as one year-like number (Whisper writes "1999"); anything else as
+    separate numbers ("one two three" -> "1 2 3", as Whisper writes it).
+    """
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self.total = 0  # completed thousands/millions part
+        self.current = 0  # the part below the last scale word
+        self.last = ""  # kind of the last word: unit, teen, tens, scale
+        self.active = False
+
+    def _close(self) -> int | None:
+        if not self.active:
+            return None
+        value = self.total + self.current
+        self.total, self.current, self.last, self.active = 0, 0, "", False
+        return value
+
+    def feed(self, word: str) -> None:
+        if word in _UNITS:
+            value = _UNITS[word]
+            kind = "teen" if value >= 10 else "unit"
+            if self.active and (self.last in ("unit", "teen") or (self.last == "tens" and kind == "teen")):
+                self._emit_break(kind, value)
+                return
+            self.current += value
+        elif word in _TENS:
+            value, kind = _TENS[word], "tens"
+            if self.active and (self.last in ("unit", "teen", "tens")):
+                self._emit_break(kind, value)
+                return
+            self.current += value
+        else:  # scale
+            value, kind = _SCALES[word], "scale"
+            if not self.active:
+                self.current = 1  # "hundred" alone means one hundred
+            if value == 100:
+                self.current = max(self.current, 1) * 100
+            else:
+                self.total += max(self.current, 1) * value
+                self.current = 0
+        self.last, self.active = kind, True
+
+    def _emit_break(self, kind: str, value: int) -> None:
+        previous = self.total + self.current
+        two_digit_pair = 10 <= previous <= 99 and self.total == 0 and kind in ("teen", "tens")
+        self._close()
+        if two_digit_pair:
+            # "nineteen ninety [nine]": keep building the second pair, remember the first.
+            self.out.append(f"\x00{previous}")  # marker: glue to the next number
+        else:
+            self.out.append(str(previous))
+        self.current, self.last, self.active = value, kind, True
+
+    def finish(self) -> None:
+        value = self._close()
+        if value is not None:
+            self.out.append(str(value))
+
+
+def _glue_pairs(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    for tok in tokens:
+        if out and out[-1].startswith("\x00"):
+            first = out.pop()[1:]
+            out.append(first + tok.rjust(2, "0"))
+        else:
+            out.append(tok)
+    return [t.lstrip("\x00") for t in out]
+
+
+def _english_numbers_to_digits(words: list[str]) -> list[str]:
+    out: list[str] = []
+    parser = _NumberParser()
+    pending_and = False
+    for i, word in enumerate(words):
+        ordinal = word in _ORDINALS
+        base = _ORDINALS.get(word, word)
+        if base in _NUMBER_WORDS:
+            parser.feed(base)
+            pending_and = False
+            if ordinal:  # an ordinal ends the number: "twenty first" -> "21st"
+                parser.finish()
+                out.extend(_glue_pairs(parser.out))
+                out[-1] = _ordinal_suffix(out[-1])
+                parser = _NumberParser()
+            continue
+        if word == "and" and parser.active and parser.last == "scale" and i + 1 < len(words) and (
+            _ORDINALS.get(words[i + 1], words[i + 1]) in _NUMBER_WORDS
+        ):
+            pending_and = True  # "one hundred and five": the 'and' belongs to the number
+            continue
+        parser.finish()
+        out.extend(_glue_pairs(parser.out))
+        parser = _NumberParser()
+        if pending_and:
+            out.append("and")
+            pending_and = False
+        out.append(word)
+    parser.finish()
+    out.extend(_glue_pairs(parser.out))
+    return out
+
+
+def _ordinal_suffix(number: str) -> str:
+    n = int(number)
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+# --- Chinese numerals -> digits ----------------------------------------------------------
+
+_ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_ZH_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
+_ZH_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
+_ZH_NUMERAL_RUN = re.compile("[零〇一二两三四五六七八九十百千万亿]+")
+
+
+def _zh_numeral_value(run: str) -> str:
+    """"六十" -> "60", "一百零五" -> "105", "二〇二四" (digit by digit) -> "2024"."""
+    if not any(ch in _ZH_SMALL_UNITS or ch in _ZH_BIG_UNITS for ch in run):
+        return "".join(str(_ZH_DIGITS[ch]) for ch in run)  # read digit by digit (years, codes)
+    total, section, digit = 0, 0, 0
+    for ch in run:
+        if ch in _ZH_DIGITS:
+            digit = _ZH_DIGITS[ch]
+        elif ch in _ZH_SMALL_UNITS:
+            section += (digit or 1) * _ZH_SMALL_UNITS[ch]
+            digit = 0
+        else:
+            total = (total + section + digit) * _ZH_BIG_UNITS[ch]
+            section, digit = 0, 0
+    return str(total + section + digit)
+
+
+# --- normalisation -------------------------------------------------------------------------
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CURRENCY = {"$": "dollars", "€": "euros", "£": "pounds", "¥": "yen"}
+
+
+def is_cjk_text(text: str, language: str | None = None) -> bool:
+    """Chinese or Japanese: by language code when given, else by script (≥ 30 % CJK letters)."""
+    if language:
+        return language.lower().split("-")[0] in ("zh", "ja", "yue", "cmn", "wuu")
+    letters = [ch for ch in text if ch.isalnum()]
+    if not letters:
+        return False
+    return sum(1 for ch in letters if _CJK.match(ch)) / len(letters) >= 0.3
+
+
+def normalize(text: str, language: str | None = None) -> list[str]:
+    """Text -> comparison tokens: words (space-separated languages) or characters (CJK).
+
+    Lower-cased, NFKC-folded (full-width digits become ASCII), punctuation removed, numbers as
+    digits. Latin words and digit runs inside Chinese text stay whole tokens.
+    """
+    cjk = is_cjk_text(text, language)
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 2,000 -> 2000
+    text = re.sub(r"([$€£¥])\s*(\d+(?:\.\d+)?)", lambda m: f"{m.group(2)} {_CURRENCY[m.group(1)]}", text)
+    text = text.replace("%", " percent ")
+    if cjk:
+        text = _ZH_NUMERAL_RUN.sub(lambda m: _zh_numeral_value(m.group()), text)
+    # Keep decimal points and apostrophes inside words; every other punctuation mark is a space.
+    text = re.sub(r"(?<=\d)\.(?=\d)", "\x01", text)
+    text = re.sub(r"(?<=\w)['’](?=\w)", "", text)  # it's -> its, don't -> dont (both sides alike)
+    text = "".join(" " if unicodedata.category(ch)[0] in "PSZC" and ch != "\x01" else ch for ch in text)
+    text = text.replace("\x01", ".")
+    words = text.split()
+    if not cjk:
+        words = _english_numbers_to_digits(words)
+        return words
+    tokens: list[str] = []
+    for word in words:  # split CJK characters apart, keep Latin/digit runs whole
+        tokens.extend(t for t in re.findall(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", word) if t)
+    return tokens
+
+
+# --- alignment and error rates --------------------------------------------------------------
+
+
+@dataclass
+class EditOp:
+    """One step of the alignment: ``equal``, ``substitute``, ``insert`` (only in what was heard)
+    or ``delete`` (in the script, not heard)."""
+
+    op: str
+    ref: str | None
+    hyp: str | None
+
+
+@dataclass
+class ErrorRate:
+    rate: float
+    """(substitutions + deletions + insertions) / reference length; can exceed 1."""
+    unit: str
+    """``word`` (WER) or ``char`` (CER)."""
+    reference_length: int
+    substitutions: int
+    deletions: int
+    insertions: int
+    ops: list[EditOp] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return "WER" if self.unit == "word" else "CER"
+
+    def differences(self) -> list[str]:
+        """Readable lines for every non-matching step: 'said "60 times" instead of "sixty"'."""
+        lines = []
+        for op in self.ops:
+            if op.op == "substitute":
+                lines.append(f'heard "{op.hyp}" instead of "{op.ref}"')
+            elif op.op == "delete":
+                lines.append(f'missing "{op.ref}"')
+            elif op.op == "insert":
+                lines.append(f'extra "{op.hyp}"')
+        return lines
+
+    def to_dict(self, with_equal: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        data["name"] = self.name
+        data["ops"] = [asdict(op) for op in self.ops if with_equal or op.op != "equal"]
+        data["differences"] = self.differences()
+        return data
+
+
+def align(ref: list[str], hyp: list[str]) -> list[EditOp]:
+    """Minimum-edit alignment (Levenshtein, unit costs) of two token lists, in order."""
+    n, m = len(ref), len(hyp)
+    # cost[i][j]: edits to turn ref[:i] into hyp[:j]. O(n·m) is fine for narration lengths.
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        cost[i][0] = i
+    for j in range(m + 1):
+        cost[0][j] = j
+    for i in range(1, n + 1):
+        row, prev = cost[i], cost[i - 1]
+        r = ref[i - 1]
+        for j in range(1, m + 1):
+            row[j] = min(prev[j - 1] + (r != hyp[j - 1]), prev[j] + 1, row[j - 1] + 1)
+    ops: list[EditOp] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            ops.append(EditOp("equal" if ref[i - 1] == hyp[j - 1] else "substitute", ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
+            ops.append(EditOp("delete", ref[i - 1], None))
+            i -= 1
+        else:
+            ops.append(EditOp("insert", None, hyp[j - 1]))
+            j -= 1
+    ops.reverse()
+    return ops
+
+
+def error_rate(reference: str, hypothesis: str, language: str | None = None) -> ErrorRate:
+    """WER, or CER for Chinese/Japanese (decided from ``language`` or the reference's script)."""
+    cjk = is_cjk_text(reference, language) if language is None else is_cjk_text("", language)
+    lang = language or ("zh" if cjk else None)
+    ref = normalize(reference, lang)
+    hyp = normalize(hypothesis, lang)
+    ops = align(ref, hyp)
+    subs = sum(op.op == "substitute" for op in ops)
+    dels = sum(op.op == "delete" for op in ops)
+    ins = sum(op.op == "insert" for op in ops)
+    errors = subs + dels + ins
+    rate = errors / len(ref) if ref else (0.0 if not hyp else 1.0)
+    return ErrorRate(round(rate, 4), "char" if cjk else "word", len(ref), subs, dels, ins, ops)
