@@ -181,3 +181,18 @@ def test_jobs_show_and_json(env, portrait_path):
     data = json.loads(factory("jobs", "show", job.id, "--json").output)
     assert data["id"] == job.id and [s["stage"] for s in data["stages"]] == ["speak", "render", "publish"]
     assert factory("jobs", "show", "nope").exit_code != 0
+
+
+def test_qa_gate_passes_a_good_render_and_publishes_subtitles(env, portrait_path):
+    """The default pipeline: speak → render → check → publish, with Whisper and the lip-sync score."""
+    script = "Our new library opens on Monday. It has twelve reading rooms and a garden for children."
+    out = env / "qa.mp4"
+    result = factory("make", "--script", script, "--image", str(portrait_path), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    service, job = last_job(env)
+    assert [r.stage for r in service.runs(job.id)] == ["speak", "render", "check", "publish"]
+    qa = job.values["qa"]
+    assert qa["passed"] is True
+    assert {"qa_report", "qa_plot", "subtitles_srt", "subtitles_vtt"} <= set(job.files)
+    srt = Path(job.values["published"]["subtitles_srt"].removeprefix("file://")).read_text()
+    assert "library" in srt.lower() and "-->" in srt
