@@ -93,15 +93,18 @@ def check_llm(settings: Settings) -> Check:
 
 
 def check_sonic(settings: Settings) -> Check:
+    from sonic.gpu.spec import doctor as sonic_doctor  # file checks only: no torch import
+
+    fix = ("download Sonic's official checkpoints (CC BY-NC-SA 4.0: non-commercial use only) and set "
+           "FACTORY_SONIC_MODEL_DIR to the checkpoints/ folder; install the GPU extras: pip install -e '.[gpu]'")
     if not settings.sonic_model_dir:
-        return Check("Sonic GPU renderer", False, "no weights configured (the CPU renderer is used)",
-                     "download Sonic's official checkpoints (CC BY-NC-SA 4.0, non-commercial) and set FACTORY_SONIC_MODEL_DIR", optional=True)
-    try:
-        from sonic.gpu.weights import doctor as sonic_doctor
-    except ImportError as exc:
-        return Check("Sonic GPU renderer", False, f"not installed: {exc}", "pip install 'talking-factory[gpu]'", optional=True)
+        return Check("Sonic GPU renderer", False, "no weights configured (the CPU renderer is used)", fix, optional=True)
     report = sonic_doctor(settings.sonic_model_dir)
-    return Check("Sonic GPU renderer", report.ok, report.summary, report.fix, optional=settings.renderer != "sonic")
+    torch_ok = _version("torch") is not None and _version("diffusers") is not None
+    detail = report.message().replace("\n", "\n    ")
+    if not torch_ok:
+        detail += "\n    torch and diffusers are not installed"
+    return Check("Sonic GPU renderer", report.ok and torch_ok, detail, fix, optional=settings.renderer != "sonic")
 
 
 def check_database(settings: Settings) -> Check:

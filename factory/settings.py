@@ -56,6 +56,8 @@ class Settings:
     """``cpu`` (the built-in mesh-warp renderer) or ``sonic`` (GPU, official weights)."""
     sonic_model_dir: Path | None = None
     """Folder laid out like Sonic's official ``checkpoints/`` (only for ``renderer = "sonic"``)."""
+    sonic_device: str = "cuda"
+    """Torch device for the Sonic renderer; a worker started with ``--gpu N`` sees its GPU as cuda:0."""
     voice: str = ""
     """Piper voice: empty for the bundled en_US joe voice, or a path to a ``.onnx`` voice file."""
     llm_model: str = "local/smollm2-135m"

@@ -1,0 +1,285 @@
+"""Sonic inference: portrait + speech -> talking-head frames (the official algorithm, faster).
+
+Steps (as the official `sonic.py` / `pipeline_sonic.py`, rewritten):
+1. whisper-tiny encoder on 16 kHz audio (50 encoder frames per second); per generated frame
+   (12.5 fps) a 10-frame window of all 5 hidden states -> 32 audio tokens, and a 50-frame window
+   of the last state + CLIP image embedding -> (motion bucket, expression) * 16 + 16, times
+   `dynamic_scale`;
+2. the portrait -> VAE latents (the condition) and a CLIP image embedding;
+3. 25 Euler steps (Karras sigmas, v-prediction). Each step covers the whole clip in windows of
+   25 frames whose start shifts by 7 frames per step (so window seams move and vanish); each
+   UNet call evaluates three guidance branches in one batch: no image + no audio, image only,
+   image + audio; pred = u + 2.0 (image - u) + 7.5 (full - image);
+4. VAE temporal decode in chunks of 8 frames, several chunks per call; frames streamed out.
+
+What differs from the official code, on purpose: the loop has no host syncs (window indices,
+motion buckets and guidance scales are prepared up front); latents are kept in fp32 between steps
+(the official keeps fp16; the UNet itself runs in fp16 like the official); RIFE 2x interpolation
+is not implemented yet: each 12.5 fps frame is shown twice to give 25 fps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from sonic.gpu.spec import DEFAULTS
+
+WHISPER_RATE = 16_000
+SAMPLES_PER_VIDEO_FRAME = 640          # 16 kHz / 25 fps
+WHISPER_WINDOW_SAMPLES = 750 * 640     # 30 s: whisper's fixed input length
+LATENT_SCALE = 0.18215
+
+
+@dataclass
+class SonicModels:
+    """Everything one render needs, loaded once per worker process."""
+
+    unet: Any
+    vae: Any
+    image_encoder: Any            # transformers CLIPVisionModelWithProjection
+    whisper_encoder: Any          # transformers WhisperModel(...).encoder
+    feature_extractor: Any        # transformers WhisperFeatureExtractor
+    clip_processor: Any           # transformers CLIPImageProcessor
+    audio_to_tokens: Any
+    audio_to_bucket: Any
+    scheduler: Any                # diffusers EulerDiscreteScheduler (only for its sigma table)
+    device: torch.device
+    dtype: torch.dtype = torch.float16
+    unet_call: Callable[..., torch.Tensor] | None = None   # compiled UNet, when enabled
+
+
+@dataclass
+class RenderSettings:
+    inference_steps: int = DEFAULTS.num_inference_steps
+    dynamic_scale: float = 1.0
+    frames_per_window: int = DEFAULTS.frames_per_window
+    overlap: int = DEFAULTS.overlap
+    shift_offset: int = DEFAULTS.shift_offset
+    appearance_guidance: float = DEFAULTS.appearance_guidance
+    audio_guidance: float = DEFAULTS.audio_guidance
+    fps: float = DEFAULTS.generation_fps
+    decode_chunk_size: int = DEFAULTS.decode_chunk_size
+    decode_chunks_per_call: int = 1     # >1: same function, fewer launches, more memory (5: ~25 GiB peak at 512 px)
+    ip_scale: float = DEFAULTS.ip_audio_scale
+    seed: int = DEFAULTS.seed
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- audio
+
+@torch.no_grad()
+def audio_features(models: SonicModels, samples: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Whisper hidden states for 16 kHz mono audio.
+
+    Returns (all_layers (T, 5, 384), last_layer (T, 1, 384), video_frames_25fps), T = 2 per 25-fps frame.
+    """
+    mels = [
+        models.feature_extractor(samples[i : i + WHISPER_WINDOW_SAMPLES], sampling_rate=WHISPER_RATE,
+                                 return_tensors="pt").input_features
+        for i in range(0, len(samples), WHISPER_WINDOW_SAMPLES)
+    ]
+    mel = torch.cat(mels, dim=-1).to(models.device, torch.float32)
+    layers, last = [], []
+    for i in range(0, mel.shape[-1], 3000):
+        out = models.whisper_encoder(mel[:, :, i : i + 3000], output_hidden_states=True)
+        layers.append(torch.stack(out.hidden_states, dim=2)[0])
+        last.append(out.last_hidden_state[0].unsqueeze(1))
+    frames = len(samples) // SAMPLES_PER_VIDEO_FRAME
+    return torch.cat(layers)[: frames * 2], torch.cat(last)[: frames * 2], frames
+
+
+def _windows(x: torch.Tensor, count: int, stride: int, size: int, pad_front: int, pad_back: int) -> torch.Tensor:
+    """`count` windows of `size` rows, `stride` apart, from x zero-padded front and back."""
+    padded = torch.cat([x.new_zeros(pad_front, *x.shape[1:]), x, x.new_zeros(pad_back, *x.shape[1:])])
+    index = torch.arange(count, device=x.device)[:, None] * stride + torch.arange(size, device=x.device)[None]
+    return padded[index]
+
+
+@torch.no_grad()
+def audio_conditioning(models: SonicModels, samples: np.ndarray, image_embed: torch.Tensor,
+                       step: int = DEFAULTS.audio_frames_per_video_frame):
+    """Per generated frame: audio tokens (n, 32, 1024), silent tokens (1, 32, 1024), buckets (n, 2)."""
+    layers, last, frames_25 = audio_features(models, samples)
+    n = frames_25 // step
+    if n < 1:
+        raise ValueError("audio is shorter than one generated frame (80 ms)")
+    per_frame = 2 * step                   # whisper frames per generated frame
+    token_windows = _windows(layers, n, per_frame, 10, 4, 6)
+    bucket_windows = _windows(last, n, per_frame, 50, 24, 26)
+    tokens = models.audio_to_tokens(token_windows)
+    silent = models.audio_to_tokens(torch.zeros_like(token_windows[:1]))
+    buckets = models.audio_to_bucket(bucket_windows, image_embed.float()) * 16 + 16
+    return tokens, silent, buckets, frames_25
+
+
+# ---------------------------------------------------------------- image
+
+@torch.no_grad()
+def image_conditioning(models: SonicModels, portrait: np.ndarray):
+    """portrait: (H, W, 3) uint8, H and W multiples of 64.
+
+    Returns (reference latents scaled (1,4,h,w), condition latents (1,4,h,w), CLIP embed (1,1024)).
+    """
+    from PIL import Image
+
+    ref = torch.from_numpy(portrait).to(models.device).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    ref = ref.to(models.dtype)
+    clip_in = models.clip_processor(images=Image.fromarray(portrait).resize((224, 224), Image.LANCZOS),
+                                    return_tensors="pt").pixel_values
+    image_embed = models.image_encoder(clip_in.to(models.device, models.dtype)).image_embeds
+    dist = models.vae.encode(ref).latent_dist
+    return dist.mean * LATENT_SCALE, dist.mode(), image_embed
+
+
+# ---------------------------------------------------------------- sampling
+
+def sigma_schedule(models: SonicModels, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sigmas (steps+1,), timesteps (steps,)) exactly as the official Euler scheduler sets them."""
+    models.scheduler.set_timesteps(steps, device=models.device)
+    return models.scheduler.sigmas.to(models.device, torch.float32), models.scheduler.timesteps.to(models.device)
+
+
+@torch.no_grad()
+def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | None, samples: np.ndarray,
+            settings: RenderSettings, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+    """Run the diffusion loop; returns (latents (n, 4, h, w) unscaled for the VAE, frames at 25 fps)."""
+    dev, dt = models.device, models.dtype
+    ref_latents, cond_latents, image_embed = image_conditioning(models, portrait)
+    tokens, silent, buckets, frames_25 = audio_conditioning(models, samples, image_embed)
+    n = tokens.shape[0]
+    window = settings.frames_per_window
+
+    generator = torch.Generator(dev).manual_seed(settings.seed)
+    # the official pipeline draws an image-augmentation noise first: keep the same random stream
+    torch.randn((1, 3, *portrait.shape[:2]), generator=generator, device=dev, dtype=dt)
+    if noise is None:
+        noise = torch.randn((1, n, 4, *ref_latents.shape[-2:]), generator=generator, device=dev, dtype=dt)
+    sigmas, timesteps = sigma_schedule(models, settings.inference_steps)
+    latents = ref_latents.float().unsqueeze(1) + noise.to(dev).float() * sigmas[0]          # (1, n, 4, h, w)
+
+    # three guidance branches, batched: [no image + silent, image + silent, image + audio]
+    clip_rows = torch.cat([torch.zeros_like(image_embed), image_embed, image_embed])[:, None]   # (3, 1, 1024)
+    cond = torch.cat([torch.zeros_like(cond_latents), cond_latents, cond_latents]).to(dt)      # (3, 4, h, w)
+    tokens, silent = tokens.to(dt), silent.to(dt)
+    mask = None
+    if face_mask is not None:
+        mask = torch.from_numpy(face_mask.astype(np.float32)).to(dev, dt)[None, None]
+    buckets = buckets * settings.dynamic_scale
+    unet = models.unet_call or models.unet
+
+    # every window's frame indices, prepared before the loop (no host syncs inside)
+    plans = []
+    shift = 0
+    for _ in range(settings.inference_steps):
+        step_windows = []
+        for start in range(0, n, window - settings.overlap):
+            idx = torch.arange(start - shift, start - shift + window, device=dev) % n
+            ids = torch.cat([torch.full((1,), settings.fps, device=dev), buckets[idx].mean(0)])
+            step_windows.append((idx, ids.to(dt)[None].expand(3, 3)))
+        plans.append(step_windows)
+        shift += settings.shift_offset
+
+    g1, g2 = settings.appearance_guidance, settings.audio_guidance
+    for i in range(settings.inference_steps):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        in_scale = 1.0 / torch.sqrt(sigma**2 + 1)
+        total = torch.zeros_like(latents)
+        count = torch.zeros((n,), device=dev)
+        for idx, ids in plans[i]:
+            lat = latents[:, idx]                                                       # (1, F, 4, h, w)
+            x = (lat * in_scale).to(dt).expand(3, -1, -1, -1, -1)
+            x = torch.cat([x, cond[:, None].expand(-1, window, -1, -1, -1)], dim=2)
+            audio = torch.cat([silent.expand(2 * window, -1, -1), tokens[idx]])
+            clip = clip_rows.repeat_interleave(window, dim=0)
+            out = unet(x, timesteps[i].to(dt), clip, audio, ids, mask, settings.ip_scale).float()
+            u, img, full = out.chunk(3)
+            pred = u + g1 * (img - u) + g2 * (full - img)
+            # Euler step, v-prediction (diffusers EulerDiscreteScheduler with s_churn = 0)
+            denoised = pred * (-sigma / torch.sqrt(sigma**2 + 1)) + lat / (sigma**2 + 1)
+            stepped = lat + (lat - denoised) / sigma * (sigma_next - sigma)
+            total.index_add_(1, idx, stepped)
+            count.index_add_(0, idx, torch.ones_like(idx, dtype=count.dtype))
+        latents = total / count[None, :, None, None, None]
+    return latents[0] / LATENT_SCALE, frames_25
+
+
+@torch.no_grad()
+def decode(models: SonicModels, latents: torch.Tensor, settings: RenderSettings) -> Iterator[torch.Tensor]:
+    """VAE temporal decode, chunk by chunk; yields (k, H, W, 3) uint8 frames on the CPU."""
+    chunk = settings.decode_chunk_size
+    n = latents.shape[0]
+    full = (n // chunk) * chunk
+    # several chunks per call at 512 px; fewer at larger sizes so the decoder's activations stay small
+    pixels = latents.shape[-1] * latents.shape[-2] * 64
+    per_call = max(1, int(settings.decode_chunks_per_call * (512 * 512) / pixels))
+    group = chunk * per_call
+    starts = [(s, min(group, full - s)) for s in range(0, full, group)]
+    if full < n:
+        starts.append((full, n - full))
+    for start, size in starts:
+        part = latents[start : start + size].to(models.dtype)
+        frames_per_clip = chunk if size % chunk == 0 else size
+        images = models.vae.decode(part, num_frames=frames_per_clip).sample
+        images = ((images.float() * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+        yield images.permute(0, 2, 3, 1).cpu()
+
+
+def to_25fps(frames: Iterator[torch.Tensor], total: int) -> Iterator[np.ndarray]:
+    """Show each 12.5-fps frame twice and pad with the last frame to exactly `total` frames."""
+    produced = 0
+    last = None
+    for batch in frames:
+        for frame in batch.numpy():
+            for _ in range(2):
+                if produced < total:
+                    produced += 1
+                    yield frame
+            last = frame
+    while last is not None and produced < total:
+        produced += 1
+        yield last
+
+
+def generate(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | None, samples: np.ndarray,
+             settings: RenderSettings | None = None, noise: torch.Tensor | None = None) -> Iterator[np.ndarray]:
+    """All frames at 25 fps as (H, W, 3) uint8 arrays; as many frames as the audio lasts."""
+    settings = settings or RenderSettings()
+    latents, frames_25 = denoise(models, portrait, face_mask, samples, settings, noise)
+    return to_25fps(decode(models, latents, settings), frames_25)
+
+
+def face_mask_for(box: tuple[float, float, float, float], height: int, width: int,
+                  area: float = DEFAULTS.face_mask_area) -> np.ndarray:
+    """The audio-attention mask: the face box scaled by `area` around its centre, 1 inside."""
+    x1, y1, x2, y2 = box
+    bw, bh = (x2 - x1) * area, (y2 - y1) * area
+    cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
+    mask = np.zeros((height, width), np.float32)
+    top, left = int(max(cy - bh // 2, 0)), int(max(cx - bw // 2, 0))
+    bottom, right = int(min(cy + bh // 2, height)), int(min(cx + bw // 2, width))
+    mask[top:bottom, left:right] = 1.0
+    return mask
+
+
+def square_crop_box(box: tuple[float, float, float, float], expand_ratio: float, height: int, width: int
+                    ) -> tuple[int, int, int, int]:
+    """The official crop: expand the face box by `expand_ratio`, then a square around the face."""
+    x1, y1, x2, y2 = box
+    bw, bh = x2 - x1, y2 - y1
+    ex1, ey1 = max(x1 - expand_ratio * bw, 0), max(y1 - expand_ratio * bh, 0)
+    ex2, ey2 = min(x2 + expand_ratio * bw, width), min(y2 + expand_ratio * bh, height)
+    h, w = ey2 - ey1, ex2 - ex1
+    ch, cw = (ey1 + ey2) / 2, (ex1 + ex2) / 2
+    half = min(h, w) / 2
+    src_ch, src_cw = (y1 + y2) / 2, (x1 + x2) / 2
+    d = abs(h - w) / 2
+    if w < h:
+        ch += math.copysign(min(d, abs(src_ch - ch)), src_ch - ch) if src_ch != ch else 0.0
+    else:
+        cw += math.copysign(min(d, abs(src_cw - cw)), src_cw - cw) if src_cw != cw else 0.0
+    return round(cw - half), round(ch - half), round(cw + half), round(ch + half)

@@ -1,0 +1,136 @@
+"""`SonicRenderer`: the GPU talking-head renderer behind the render stage.
+
+One model per worker process (`get_renderer`): loading ~4 GB of weights and warming kernels
+is paid once, not per job. `render` yields 25-fps RGB frames as they are decoded, so a long video
+never holds all its frames in memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from sonic.gpu.spec import DEFAULTS, doctor
+
+
+class SonicRenderer:
+    name = "sonic-gpu"
+    fps = 25
+
+    def __init__(self, model_dir: str | Path | None, device: str = "cuda", models: Any = None):
+        """Load the official checkpoints from `model_dir` (or take prepared `models`, e.g. random ones)."""
+        if models is None:
+            report = doctor(model_dir)
+            if not report.ok:
+                from factory.stages import StageError
+
+                raise StageError(report.message())
+            from sonic.gpu.models import load_models
+
+            models = load_models(model_dir, device=device)
+        self.models = models
+        self.last_peak_memory_gib: float | None = None
+
+    def render(
+        self,
+        portrait: np.ndarray,
+        audio: np.ndarray,
+        sample_rate: int,
+        face_box: tuple[float, float, float, float] | None = None,
+        inference_steps: int = DEFAULTS.num_inference_steps,
+        dynamic_scale: float = 1.0,
+        seed: int = DEFAULTS.seed,
+        noise: Any = None,
+    ) -> Iterator[np.ndarray]:
+        """Frames (H, W, 3) uint8 at 25 fps, as many as the audio lasts.
+
+        portrait: the cropped face image, sides multiples of 64 (see `sonic.gpu.pipeline.square_crop_box`).
+        audio: mono float32 at any rate (resampled to 16 kHz). face_box (x1, y1, x2, y2) in portrait
+        pixels limits where the audio may move the image (the official face mask); None = whole image.
+        noise: optional fixed initial noise (1, n, 4, H/8, W/8) to compare implementations exactly.
+        """
+        import torch
+
+        from sonic.gpu.pipeline import RenderSettings, face_mask_for, generate
+
+        if portrait.shape[0] % 64 or portrait.shape[1] % 64:
+            raise ValueError(f"portrait sides must be multiples of 64, got {portrait.shape[:2]}")
+        samples = _resample_16k(audio, sample_rate)
+        mask = face_mask_for(face_box, *portrait.shape[:2]) if face_box is not None else None
+        settings = RenderSettings(inference_steps=inference_steps, dynamic_scale=dynamic_scale, seed=seed)
+        cuda = self.models.device.type == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(self.models.device)
+        yield from generate(self.models, portrait, mask, samples, settings, noise)
+        if cuda:
+            self.last_peak_memory_gib = torch.cuda.max_memory_allocated(self.models.device) / 2**30
+
+
+def _resample_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float32)
+    if sample_rate == 16_000:
+        return audio
+    # linear interpolation is enough for whisper's 80-mel features of speech
+    duration = len(audio) / sample_rate
+    target = np.linspace(0, len(audio) - 1, int(round(duration * 16_000)))
+    return np.interp(target, np.arange(len(audio)), audio).astype(np.float32)
+
+
+_RENDERERS: dict[tuple[str, str], SonicRenderer] = {}
+
+
+def get_renderer(model_dir: str | Path, device: str = "cuda") -> SonicRenderer:
+    """The process-wide renderer for these weights (loaded on first use, then reused)."""
+    key = (str(Path(model_dir).resolve()), device)
+    if key not in _RENDERERS:
+        _RENDERERS[key] = SonicRenderer(model_dir, device=device)
+    return _RENDERERS[key]
+
+
+class StageRenderer:
+    """The render stage's view of Sonic (``sonic.params.Renderer``): it gets the square face
+    crop the stage made, and hands back frames of the same size.
+
+    Sonic wants sides that are multiples of 64 and a face box for its audio mask; both are
+    derived here so the stage stays renderer-agnostic.
+    """
+
+    name = "sonic"
+    version = "1"
+
+    def __init__(self, sonic: SonicRenderer):
+        self.sonic = sonic
+
+    def render(self, image_rgb: np.ndarray, audio_path: Path, speech: Any, params: Any, progress: Any = None) -> Iterator[np.ndarray]:
+        import cv2
+
+        from factory.faces import detect_faces
+        from factory.media import decode_audio, frame_count
+
+        height, width = image_rgb.shape[:2]
+        side = max(64, int(round(min(height, width) / 64)) * 64)
+        portrait = cv2.resize(image_rgb, (side, side), interpolation=cv2.INTER_AREA)
+        faces = detect_faces(portrait)
+        box = (faces[0].x0, faces[0].y0, faces[0].x1, faces[0].y1) if faces else None
+        samples, rate = decode_audio(audio_path)
+        total = frame_count(len(samples) / rate)
+        frames = self.sonic.render(portrait, samples, rate, face_box=box, inference_steps=params.inference_steps,
+                                   dynamic_scale=params.dynamic_scale, seed=params.seed)
+        for index, frame in enumerate(frames):
+            if index >= total:
+                break
+            if progress and index % 25 == 0:
+                progress(index / total, f"Sonic frame {index}/{total}")
+            yield frame if frame.shape[:2] == (height, width) else cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def create_renderer(settings: Any) -> StageRenderer:
+    """For ``sonic.stage``: the process-wide Sonic model named by the settings, or a StageError
+    with the doctor's message when the weights are not there (never a silent CPU fallback)."""
+    if not settings.sonic_model_dir:
+        from factory.stages import StageError
+
+        raise StageError(doctor(None).message() + "\n  Set FACTORY_SONIC_MODEL_DIR to Sonic's checkpoints/ folder.")
+    return StageRenderer(get_renderer(settings.sonic_model_dir, settings.sonic_device))

@@ -1,0 +1,263 @@
+"""Sonic's denoising UNet: the SVD-xt spatio-temporal UNet plus audio cross-attention.
+
+Why diffusers: the base network (resnets, up/down sampling, 16 spatio-temporal transformers) is
+exactly diffusers' `UNetSpatioTemporalConditionModel`, whose parameter names the official
+`unet.pth` uses. Taking the layers from diffusers gives correct numerics for free; we own only
+what Sonic changes and what costs time:
+
+- each `attn2` gains an audio adapter (`attn2.processor.to_k_ip.0` / `to_v_ip.0`): attention
+  from the image features to 32 audio tokens, added to the CLIP cross-attention output; in the
+  spatial blocks it is multiplied by a face mask (the audio only moves the face);
+- the temporal blocks read the frame-averaged CLIP and audio context (not the first frame's);
+- our attention code: the CLIP context is ONE token, and softmax over one key is exactly 1, so
+  that attention is just `to_v(clip)` (no Q/K products over 4096 positions); the temporal audio
+  context is the same for every pixel of a video, so its keys/values are computed once per video
+  instead of once per pixel (the official code repeats them H*W times). Both are exact rewrites.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sonic.gpu.spec import unet_config
+
+try:  # diffusers is a runtime dependency of the GPU renderer only (imported lazily by callers)
+    from diffusers import UNetSpatioTemporalConditionModel
+    from diffusers.models.transformers.transformer_temporal import TransformerSpatioTemporalModel
+except ImportError as exc:  # pragma: no cover - reported by doctor / loader
+    raise ImportError("the Sonic GPU renderer needs `diffusers` (pip install diffusers)") from exc
+
+
+AUDIO_TOKENS = 32
+
+
+class AudioAdapter(nn.Module):
+    """Holds the audio key/value projections of one attn2 (names match the official file)."""
+
+    def __init__(self, hidden_size: int, context_dim: int):
+        super().__init__()
+        self.to_k_ip = nn.ModuleList([nn.Linear(context_dim, hidden_size, bias=False)])
+        self.to_v_ip = nn.ModuleList([nn.Linear(context_dim, hidden_size, bias=False)])
+
+    def __call__(self, *args, **kwargs):  # the attention math lives in SonicTransformer below
+        raise RuntimeError("AudioAdapter is called through SonicTransformer, not as a processor")
+
+
+@dataclass
+class SonicContext:
+    """Conditioning for one UNet call, passed through diffusers' blocks untouched."""
+
+    clip_spatial: torch.Tensor        # (B*F, 1, 1024) CLIP image embedding per frame
+    audio_spatial: torch.Tensor       # (B*F, 32, 1024) audio tokens per frame
+    clip_temporal: torch.Tensor       # (B, 1, 1024) frame mean
+    audio_temporal: torch.Tensor      # (B, 32, 1024) frame mean
+    face_mask: torch.Tensor | None    # (1, 1, H, W) in [0, 1], image resolution
+    ip_scale: float = 1.0
+    _masks: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    def mask_for(self, num_queries: int, dtype: torch.dtype) -> torch.Tensor | None:
+        """The face mask resized to a feature map of `num_queries` positions: (1, L, 1)."""
+        if self.face_mask is None:
+            return None
+        if num_queries not in self._masks:
+            from diffusers.image_processor import IPAdapterMaskProcessor
+
+            small = IPAdapterMaskProcessor.downsample(self.face_mask[:, 0], 1, num_queries, 1)
+            self._masks[num_queries] = small.to(dtype)
+        return self._masks[num_queries]
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    b, n, c = x.shape
+    return x.view(b, n, heads, c // heads).transpose(1, 2)
+
+
+def _merge(x: torch.Tensor) -> torch.Tensor:
+    b, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * d)
+
+
+def self_attention(attn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Plain multi-head self-attention with diffusers' Attention weights (SDPA: flash kernels)."""
+    if getattr(attn, "fused_qkv", None) is not None:
+        q, k, v = F.linear(x, attn.fused_qkv).chunk(3, dim=-1)
+    else:
+        q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
+    out = F.scaled_dot_product_attention(_heads(q, attn.heads), _heads(k, attn.heads), _heads(v, attn.heads))
+    return attn.to_out[0](_merge(out))
+
+
+def audio_cross_attention(
+    attn: nn.Module, x: torch.Tensor, clip: torch.Tensor, audio: torch.Tensor,
+    mask: torch.Tensor | None, scale: float,
+) -> torch.Tensor:
+    """CLIP cross-attention + audio adapter attention, as the official IP-adapter processor.
+
+    x: (N, L, C) queries. clip: (G, 1, D), audio: (G, T, D) with N = G * r: every group of r
+    consecutive rows of x shares one context (r = 1 spatially, r = H*W temporally).
+    """
+    n, length, c = x.shape
+    groups = clip.shape[0]
+    # one key: softmax == 1, the attention output is the value itself
+    clip_out = attn.to_v(clip)                                     # (G, 1, C)
+    adapter = attn.processor
+    q = attn.to_q(x).reshape(groups, (n // groups) * length, c)    # rows sharing a context side by side
+    k = adapter.to_k_ip[0](audio)
+    v = adapter.to_v_ip[0](audio)
+    audio_out = _merge(F.scaled_dot_product_attention(_heads(q, attn.heads), _heads(k, attn.heads), _heads(v, attn.heads)))
+    audio_out = audio_out.reshape(n, length, c)
+    if mask is not None:
+        audio_out = audio_out * mask
+    if scale != 1.0:
+        audio_out = audio_out * scale
+    clip_out = clip_out.repeat_interleave(n // groups, dim=0) if groups != n else clip_out
+    return attn.to_out[0](audio_out + clip_out)
+
+
+class SonicTransformer(TransformerSpatioTemporalModel):
+    """diffusers' spatio-temporal transformer with Sonic's forward (same parameters)."""
+
+    def forward(self, hidden_states, encoder_hidden_states=None, image_only_indicator=None, return_dict=True):
+        ctx: SonicContext = encoder_hidden_states
+        batch_frames, _, height, width = hidden_states.shape
+        num_frames = image_only_indicator.shape[-1]
+        batch = batch_frames // num_frames
+
+        residual = hidden_states
+        h = self.norm(hidden_states)
+        inner = h.shape[1]
+        h = h.permute(0, 2, 3, 1).reshape(batch_frames, height * width, inner)
+        h = self.proj_in(h)
+
+        frame_index = torch.arange(num_frames, device=h.device).repeat(batch)
+        frame_emb = self.time_pos_embed(self.time_proj(frame_index).to(h.dtype))[:, None, :]
+        mask = ctx.mask_for(height * width, h.dtype)
+
+        for block, temporal in zip(self.transformer_blocks, self.temporal_transformer_blocks):
+            # spatial block (BasicTransformerBlock, layer_norm variant)
+            h = self_attention(block.attn1, block.norm1(h)) + h
+            h = audio_cross_attention(block.attn2, block.norm2(h), ctx.clip_spatial, ctx.audio_spatial, mask, ctx.ip_scale) + h
+            h = block.ff(block.norm3(h)) + h
+
+            # temporal block (TemporalBasicTransformerBlock): attention across frames per pixel
+            t = h + frame_emb
+            t = t.reshape(batch, num_frames, height * width, inner).permute(0, 2, 1, 3)
+            t = t.reshape(batch * height * width, num_frames, inner)
+            t = temporal.ff_in(temporal.norm_in(t)) + t       # is_res: dim == inner
+            t = self_attention(temporal.attn1, temporal.norm1(t)) + t
+            t = audio_cross_attention(temporal.attn2, temporal.norm2(t), ctx.clip_temporal, ctx.audio_temporal, None, ctx.ip_scale) + t
+            t = temporal.ff(temporal.norm3(t)) + t
+            t = t.reshape(batch, height * width, num_frames, inner).permute(0, 2, 1, 3)
+            t = t.reshape(batch_frames, height * width, inner)
+
+            h = self.time_mixer(x_spatial=h, x_temporal=t, image_only_indicator=image_only_indicator)
+
+        h = self.proj_out(h)
+        h = h.reshape(batch_frames, height, width, inner).permute(0, 3, 1, 2).contiguous()
+        return (h + residual,)
+
+
+class SonicUNet(UNetSpatioTemporalConditionModel):
+    """The official Sonic UNet. Call `install_audio_adapters` once after construction."""
+
+    def forward(  # type: ignore[override]
+        self,
+        sample: torch.Tensor,             # (B, F, 8, h, w): noisy latents + image latents
+        timestep: torch.Tensor,           # scalar tensor (continuous EDM timestep)
+        clip_embeds: torch.Tensor,        # (B*F, 1, 1024)
+        audio_tokens: torch.Tensor,       # (B*F, 32, 1024)
+        added_time_ids: torch.Tensor,     # (B, 3): fps, motion bucket, expression value
+        face_mask: torch.Tensor | None = None,
+        ip_scale: float = 1.0,
+    ) -> torch.Tensor:
+        batch, frames = sample.shape[:2]
+        t_emb = self.time_proj(timestep.reshape(-1).expand(batch)).to(sample.dtype)
+        emb = self.time_embedding(t_emb)
+        time_embeds = self.add_time_proj(added_time_ids.flatten()).reshape(batch, -1).to(emb.dtype)
+        emb = emb + self.add_embedding(time_embeds)
+        emb = emb.repeat_interleave(frames, dim=0)
+
+        ctx = SonicContext(
+            clip_spatial=clip_embeds,
+            audio_spatial=audio_tokens,
+            clip_temporal=clip_embeds.reshape(batch, frames, *clip_embeds.shape[1:]).mean(1),
+            audio_temporal=audio_tokens.reshape(batch, frames, *audio_tokens.shape[1:]).mean(1),
+            face_mask=face_mask,
+            ip_scale=ip_scale,
+        )
+        indicator = torch.zeros(batch, frames, dtype=sample.dtype, device=sample.device)
+
+        x = self.conv_in(sample.flatten(0, 1))
+        skips: tuple[torch.Tensor, ...] = (x,)
+        for block in self.down_blocks:
+            if getattr(block, "has_cross_attention", False):
+                x, res = block(hidden_states=x, temb=emb, encoder_hidden_states=ctx, image_only_indicator=indicator)
+            else:
+                x, res = block(hidden_states=x, temb=emb, image_only_indicator=indicator)
+            skips += res
+        x = self.mid_block(hidden_states=x, temb=emb, encoder_hidden_states=ctx, image_only_indicator=indicator)
+        for block in self.up_blocks:
+            res = skips[-len(block.resnets):]
+            skips = skips[: -len(block.resnets)]
+            if getattr(block, "has_cross_attention", False):
+                x = block(hidden_states=x, temb=emb, res_hidden_states_tuple=res,
+                          encoder_hidden_states=ctx, image_only_indicator=indicator)
+            else:
+                x = block(hidden_states=x, temb=emb, res_hidden_states_tuple=res, image_only_indicator=indicator)
+        x = self.conv_out(self.conv_act(self.conv_norm_out(x)))
+        return x.reshape(batch, frames, *x.shape[1:])
+
+
+def install_audio_adapters(unet: SonicUNet) -> SonicUNet:
+    """Give every cross-attention an audio adapter and switch the transformers to Sonic's forward."""
+    channels = list(unet.config.block_out_channels)
+    for name, module in unet.named_modules():
+        if isinstance(module, TransformerSpatioTemporalModel):
+            module.__class__ = SonicTransformer
+        if name.endswith("attn2"):
+            if name.startswith("mid_block"):
+                width = channels[-1]
+            elif name.startswith("up_blocks"):
+                width = list(reversed(channels))[int(name.split(".")[1])]
+            else:
+                width = channels[int(name.split(".")[1])]
+            adapter = AudioAdapter(width, unet.config.cross_attention_dim)
+            module.set_processor(adapter.to(device=module.to_q.weight.device, dtype=module.to_q.weight.dtype))
+    return unet
+
+
+def build_unet(config: dict[str, Any] | None = None) -> SonicUNet:
+    """The Sonic UNet with random weights (full size unless a smaller config is given).
+
+    Build under `with torch.device("meta"):` to get the structure without allocating memory.
+    """
+    return install_audio_adapters(SonicUNet(**(config or unet_config())))
+
+
+def fuse_self_attention(unet: nn.Module) -> None:
+    """Concatenate q/k/v weights of every self-attention into one matrix (one GEMM instead of 3).
+
+    Stored as a plain attribute (not a parameter) so state_dict keys stay official.
+    """
+    for name, module in unet.named_modules():
+        if name.endswith("attn1") and module.to_q.bias is None:
+            module.fused_qkv = torch.cat([module.to_q.weight, module.to_k.weight, module.to_v.weight], 0).detach()
+
+
+def tiny_unet_config() -> dict[str, Any]:
+    """Same structure as the official UNet (4 levels, adapters everywhere), tiny widths."""
+    cfg = unet_config()
+    cfg.update(
+        block_out_channels=[32, 32, 64, 64],
+        num_attention_heads=[2, 2, 4, 4],
+        cross_attention_dim=64,
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=24,
+        sample_size=8,
+    )
+    return cfg

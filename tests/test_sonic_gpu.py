@@ -1,0 +1,148 @@
+"""Sonic GPU renderer on the CPU: architecture vs the official spec, strict loading, tiny end-to-end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sonic.gpu.spec import CheckpointError, check_state_dict, doctor, expected_shapes
+
+
+def test_full_size_unet_and_audio_models_match_every_key_and_shape_of_the_spec():
+    from sonic.gpu.audio_models import AudioToBucket, AudioToTokens
+    from sonic.gpu.unet import build_unet
+
+    with torch.device("meta"):
+        unet, tokens, bucket = build_unet(), AudioToTokens(), AudioToBucket()
+    for module, name in ((unet, "unet.pth"), (tokens, "audio2token.pth"), (bucket, "audio2bucket.pth")):
+        state = module.state_dict()
+        check_state_dict(state, name)  # raises on any difference
+        assert len(state) == len(expected_shapes(name))
+    assert len(expected_shapes("unet.pth")) == 1492
+
+
+def test_official_format_checkpoint_round_trips_with_strict_loading(tmp_path):
+    from sonic.gpu.audio_models import AudioToBucket
+    from sonic.gpu.models import _load_sonic_file, save_official
+
+    original = AudioToBucket()
+    path = tmp_path / "audio2bucket.pth"
+    save_official(original, path)
+    assert isinstance(torch.load(path, weights_only=True), dict)
+    with torch.device("meta"):
+        loaded = AudioToBucket()
+    _load_sonic_file(path, loaded)
+    x, clip = torch.randn(3, 50, 1, 384), torch.randn(1, 1024)
+    assert torch.equal(original(x, clip), loaded(x, clip))
+
+    # a file with a renamed key is refused, naming both keys
+    state = torch.load(path, weights_only=True)
+    state["proj9.weight"] = state.pop("proj3.weight")
+    torch.save(state, path)
+    with torch.device("meta"):
+        target = AudioToBucket()
+    with pytest.raises(CheckpointError) as err:
+        _load_sonic_file(path, target)
+    assert "proj3.weight" in str(err.value) and "proj9.weight" in str(err.value)
+
+
+def test_doctor_and_renderer_name_the_missing_files(tmp_path):
+    from factory.stages import StageError
+    from sonic.gpu.renderer import SonicRenderer
+
+    (tmp_path / "Sonic").mkdir()
+    (tmp_path / "Sonic" / "unet.pth").write_bytes(b"x")
+    report = doctor(tmp_path)
+    assert not report.ok
+    assert "Sonic/unet.pth" in report.present and "Sonic/audio2token.pth" in report.missing
+    assert "whisper-tiny config" in report.missing
+    with pytest.raises(StageError, match="audio2token.pth"):
+        SonicRenderer(tmp_path, device="cpu")
+
+
+def test_attention_shortcuts_equal_the_official_computation():
+    """One-token CLIP attention == its value; temporal audio K/V shared per video == repeated per pixel."""
+    from sonic.gpu.unet import AudioAdapter, audio_cross_attention
+    from diffusers.models.attention_processor import Attention
+
+    torch.manual_seed(0)
+    attn = Attention(query_dim=32, cross_attention_dim=16, heads=2, dim_head=16).eval()
+    attn.set_processor(AudioAdapter(32, 16))
+    batch, pixels, frames = 2, 6, 5
+    x = torch.randn(batch * pixels, frames, 32)
+    clip, audio = torch.randn(batch, 1, 16), torch.randn(batch, 8, 16)
+
+    def heads(t):
+        return t.view(t.shape[0], t.shape[1], 2, 16).transpose(1, 2)
+
+    def merge(t):
+        return t.transpose(1, 2).reshape(t.shape[0], -1, 32)
+
+    # the official way: contexts repeated per pixel, real attention over the CLIP token
+    clip_r, audio_r = clip.repeat_interleave(pixels, 0), audio.repeat_interleave(pixels, 0)
+    q = heads(attn.to_q(x))
+    base = merge(F.scaled_dot_product_attention(q, heads(attn.to_k(clip_r)), heads(attn.to_v(clip_r))))
+    ip = merge(F.scaled_dot_product_attention(q, heads(attn.processor.to_k_ip[0](audio_r)),
+                                              heads(attn.processor.to_v_ip[0](audio_r))))
+    expected = attn.to_out[0](base + ip)
+    with torch.no_grad():
+        got = audio_cross_attention(attn, x, clip, audio, None, 1.0)
+    torch.testing.assert_close(got, expected.detach(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_models():
+    from sonic.gpu.models import random_models
+
+    return random_models(tiny=True, device="cpu", dtype=torch.float32)
+
+
+def test_tiny_random_model_renders_frames_for_the_whole_audio(tiny_models):
+    from sonic.gpu.pipeline import RenderSettings, generate
+    from sonic.gpu.renderer import SonicRenderer
+
+    renderer = SonicRenderer(None, device="cpu", models=tiny_models)
+    rng = np.random.default_rng(0)
+    portrait = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+    audio = (rng.standard_normal(22050) * 0.1).astype(np.float32)       # 1 s at 22.05 kHz
+    frames = list(renderer.render(portrait, audio, 22050, face_box=(16, 16, 48, 48), inference_steps=2))
+    assert len(frames) == 25
+    assert frames[0].shape == (64, 64, 3) and frames[0].dtype == np.uint8
+    assert np.std(np.stack(frames).astype(np.float32)) > 1.0
+
+    # same seed -> same video; a fixed initial noise reproduces it too
+    samples = (rng.standard_normal(16000) * 0.1).astype(np.float32)
+    settings = RenderSettings(inference_steps=2, frames_per_window=4, seed=5)
+    a = np.stack(list(generate(tiny_models, portrait, None, samples, settings)))
+    b = np.stack(list(generate(tiny_models, portrait, None, samples, settings)))
+    assert np.array_equal(a, b)
+    other = np.stack(list(generate(tiny_models, portrait, None, samples, RenderSettings(inference_steps=2, seed=6))))
+    assert not np.array_equal(a, other)
+
+
+def test_render_stage_with_sonic_and_no_weights_fails_with_the_doctors_message(tmp_path, portrait_path):
+    """Asking for Sonic without weights fails the job with instructions; no silent CPU fallback."""
+    from factory.service import JobService
+    from factory.settings import Settings
+
+    service = JobService(Settings.load(data_dir=tmp_path / "d", publish_dir=tmp_path / "p"))
+    job = service.run(service.submit(image=portrait_path, script="Hello.", params={"renderer": "sonic"}, check=False).id)
+    assert job.status == "failed"
+    assert "Sonic GPU renderer" in job.error and "FACTORY_SONIC_MODEL_DIR" in job.error
+
+
+def test_stage_adapter_renders_the_crop_size_and_exact_frame_count(tiny_models, tmp_path, portrait_path):
+    """The render stage's adapter: any crop size in, same size out, round(seconds × 25) frames."""
+    from factory.media import load_image, write_wav
+    from sonic.gpu.renderer import SonicRenderer, StageRenderer
+    from sonic.params import RenderParams
+
+    audio = tmp_path / "a.wav"
+    write_wav(audio, (np.random.default_rng(1).standard_normal(8820) * 0.1).astype(np.float32), 22050)  # 0.4 s
+    crop = load_image(portrait_path)[60:160, 160:260]  # 100×100: not a multiple of 64
+    adapter = StageRenderer(SonicRenderer(None, device="cpu", models=tiny_models))
+    frames = list(adapter.render(crop, audio, None, RenderParams(inference_steps=10)))
+    assert len(frames) == 10
+    assert all(f.shape == (100, 100, 3) and f.dtype == np.uint8 for f in frames)
