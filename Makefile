@@ -7,7 +7,15 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test install install-dev clean
+# llama-cpp-python (the offline narration writer) is built from source. Its default native
+# build uses AMX / AVX-512 kernels that crash on some CPUs, so we build a portable AVX2 wheel
+# once, keep it outside the checkout, and reuse it for every clone (about 5 minutes the first time).
+LLAMA_CPP   := llama-cpp-python==0.3.36
+WHEELHOUSE  ?= $(HOME)/.cache/talking-factory/wheels
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+               -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_BF16=OFF
+
+.PHONY: demo test install install-llm install-dev clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -18,12 +26,21 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.installed-llm: pyproject.toml | $(VENV)/bin/python
+	@ls $(WHEELHOUSE)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || { \
+	  echo "building llama-cpp-python once (portable CPU build, ~5 min) into $(WHEELHOUSE)"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) wheel -q --no-deps --no-cache-dir -w $(WHEELHOUSE) $(LLAMA_CPP); }
+	$(PIP) install -q $(WHEELHOUSE)/llama_cpp_python-0.3.36-*.whl
+	$(PIP) install -q -e '.[llm]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-llm
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
+install-llm: $(VENV)/.installed-llm
 install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed

