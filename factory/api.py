@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None):
         writer_request: str | None = Form(None, description="JSON: {use_case, topic|source|product, language, target_seconds}"),
         params: str = Form("{}", description="JSON render parameters, voice, language"),
         check: bool | None = Form(None),
-        priority: int = Form(0),
+        priority: int | None = Form(None),
         batch: str | None = Form(None),
     ) -> dict[str, Any]:
         try:

@@ -20,6 +20,10 @@ from factory.settings import Settings
 from factory.stages import ProgressFn
 from factory.store import Job, JobStatus, JobStore, StageRun, new_job_id
 
+# Queue priorities (higher first): an editor waiting for one video overtakes batch rows.
+EDITOR_PRIORITY = 5
+BATCH_PRIORITY = 0
+
 
 class JobService:
     def __init__(self, settings: Settings | None = None):
@@ -38,16 +42,19 @@ class JobService:
         writer_request: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         check: bool | None = None,
-        priority: int = 0,
+        priority: int | None = None,
         batch: str | None = None,
         enqueue: bool = True,
     ) -> Job:
         """Create a job. Exactly one of ``script``, ``audio`` or ``writer_request`` says what
-        is spoken. Inputs that are plainly unusable fail the job at once, with the reason."""
+        is spoken. Inputs that are plainly unusable fail the job at once, with the reason.
+        ``priority`` defaults to EDITOR_PRIORITY for a single job, BATCH_PRIORITY for a batch row."""
         sources = [x is not None for x in (script, audio, writer_request)]
         if sum(sources) != 1:
             raise ValueError("give exactly one of: a script, an audio file, or a writer request")
         check = self.settings.qa_enabled if check is None else check
+        if priority is None:
+            priority = BATCH_PRIORITY if batch else EDITOR_PRIORITY
         plan = (["write"] if writer_request else []) + ["speak", "render"] + (["check"] if check else []) + ["publish"]
 
         job = Job(id=new_job_id(), plan=plan, next_stage=plan[0], params=dict(params or {}), priority=priority, batch=batch)
@@ -78,7 +85,7 @@ class JobService:
         if enqueue and job.next_stage and self.settings.distributed:
             from queues.broker import enqueue_stage
 
-            enqueue_stage(self.settings, job.id, job.next_stage, priority=priority)
+            enqueue_stage(self.settings, job.id, job.next_stage, priority=priority, trace_id=job.trace_id)
         return job
 
     # --- running (embedded) ----------------------------------------------------------------
@@ -120,7 +127,7 @@ class JobService:
             if self.settings.distributed:
                 from queues.broker import enqueue_stage
 
-                enqueue_stage(self.settings, job.id, job.next_stage, priority=job.priority)
+                enqueue_stage(self.settings, job.id, job.next_stage, priority=job.priority, trace_id=job.trace_id)
             else:
                 return self.run(job.id)
         return self.get(job_id)

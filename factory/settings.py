@@ -43,6 +43,11 @@ class Settings:
     s3_region: str = "us-east-1"
     amqp_url: str = ""
     """RabbitMQ URL. Empty: stages run in process; set: jobs are enqueued for workers."""
+    queue_prefix: str = "factory"
+    """Prefix of every queue name (``factory.render``, ``factory.dead``...): several deployments
+    can share one RabbitMQ."""
+    retry_delays: list[float] = field(default_factory=lambda: [2.0, 10.0, 60.0])
+    """Seconds before the 2nd, 3rd, ... attempt of a stage that crashed (the last repeats)."""
     publish_dir: Path | None = None
     """Where the publish stage puts finished videos. Empty: ``data_dir/published``."""
 
@@ -168,7 +173,8 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
     if isinstance(current, float):
         return float(value)
     if isinstance(current, list):
-        return [item.strip() for item in value.split(",") if item.strip()]
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        return [float(i) for i in items] if current and isinstance(current[0], float) else items
     if isinstance(current, dict):
         # FACTORY_STAGE_TIME_LIMITS="render=600,check=120"
         pairs = (item.split("=", 1) for item in value.split(",") if item.strip())

@@ -58,3 +58,7 @@ def postgres_url():
         conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
+
+
+# RabbitMQ, S3 (moto server) and distributed-mode fixtures live in their own module.
+from conftest_services import amqp_url, distributed, queue_prefix, s3_endpoint  # noqa: E402,F401

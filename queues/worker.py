@@ -1,0 +1,412 @@
+"""The queue worker: takes stage messages from RabbitMQ and runs them with ``run_stage``.
+
+    factory worker --stage render --gpu 0
+    factory worker --stage speak --stage check --concurrency 2
+
+How one message flows (threads in brackets)::
+
+    [main]  pika delivers the message  ──▶ hand it to a free slot
+    [slot]  StageExecutor.run(job, stage, time limit)   (in a killable child process)
+    [slot]  add_callback_threadsafe(drain)               ──▶ wakes the main thread
+    [main]  publish the next stage's message (confirmed), then ack this one
+
+Only the main thread touches the pika connection (BlockingConnection is not thread-safe); it
+spends its time in ``process_data_events`` so AMQP heartbeats flow however long a render takes.
+The ack comes after ``run_stage`` returned, i.e. after its result is committed; a worker that
+dies before acking loses nothing: RabbitMQ redelivers and ``run_stage`` skips work that is
+already done (and the next stage's message is re-sent if the job is waiting for it).
+
+Failures:
+* an internal error (``Outcome.retryable``), a time-limit overrun or a crashed stage process:
+  the attempt is recorded as an error; the message goes to the back-off delay queue with
+  ``attempt + 1``, or — after ``settings.stage_max_attempts`` attempts — the job is marked
+  dead (``give_up``, the reason kept) and the message parked in the dead-letter queue;
+* the broker goes away: reconnect with exponential back-off (capped); work that finished
+  meanwhile still publishes its next stage on the new connection (the old delivery is
+  redelivered by the broker and skipped);
+* SIGTERM / SIGINT: stop consuming, let running stages finish for up to ``grace_seconds``,
+  then kill them and requeue their messages; exit 0.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from factory.runner import give_up
+from factory.settings import Settings
+from factory.store import JobStatus, JobStore, StageRun, WorkerBeat, utcnow
+from queues.broker import Broker, StageMessage
+from queues.executor import ChildDied, StageAnswer, StageExecutor, TimeLimitExceeded
+from queues.topology import QueueConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIME_LIMIT = 600.0
+"""Seconds, for a stage with no entry in ``settings.stage_time_limits``."""
+GPU_STAGES = frozenset({"render"})
+
+
+def extra_stage_modules() -> dict[str, str]:
+    """Stages registered through ``FACTORY_EXTRA_STAGES="name=module:attr,..."`` (e.g. test or
+    plug-in stages); added to ``factory.stages.STAGE_MODULES`` in the worker and its children."""
+    raw = os.environ.get("FACTORY_EXTRA_STAGES", "")
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {name.strip(): target.strip() for name, target in pairs}
+
+
+@dataclass
+class WorkerOptions:
+    stages: list[str]
+    gpu: str | None = None
+    """Sets CUDA_VISIBLE_DEVICES for the stage processes: one render worker per GPU."""
+    concurrency: int = 1
+    """Stages run at once (one child process each). Also the prefetch: one message per slot."""
+    grace_seconds: float = 30.0
+    """On SIGTERM, how long running stages may take to finish before they are requeued."""
+    heartbeat_seconds: float = 5.0
+    reconnect_max_delay: float = 30.0
+    worker_id: str = ""
+
+
+@dataclass
+class _Delivery:
+    generation: int
+    """Which connection delivered it: a tag is only valid on its own connection."""
+    tag: int
+    message: StageMessage
+    priority: int
+    started: float = 0.0
+
+
+@dataclass
+class _Slot:
+    executor: StageExecutor
+    current: _Delivery | None = None
+    since: Any = None
+
+
+@dataclass
+class WorkerStats:
+    handled: int = 0
+    retried: int = 0
+    dead: int = 0
+    timeouts: int = 0
+    reconnects: int = 0
+    by_status: dict[str, int] = field(default_factory=lambda: collections.defaultdict(int))
+
+
+class Worker:
+    def __init__(self, settings: Settings, options: WorkerOptions, stage_modules: dict[str, str] | None = None):
+        from factory import stages as stage_registry
+
+        self.settings = settings
+        self.options = options
+        self.config = QueueConfig.from_settings(settings)
+        self.stage_modules = {**extra_stage_modules(), **(stage_modules or {})}
+        stage_registry.STAGE_MODULES.update(self.stage_modules)
+        unknown = [s for s in options.stages if s not in stage_registry.STAGE_MODULES]
+        if unknown:
+            raise ValueError(f"unknown stage(s): {', '.join(unknown)}; known: {', '.join(stage_registry.STAGE_MODULES)}")
+        self.id = options.worker_id or f"{socket.gethostname()}:{os.getpid()}:{'+'.join(options.stages)}"[:128]
+        if options.gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = options.gpu
+        self.jobs = JobStore(settings.resolved_database_url)
+        self.broker = Broker(settings.amqp_url, self.config)
+        self.generation = 0
+        self.stopping = False
+        self.stop_requested_at: float | None = None
+        self.stats = WorkerStats()
+        self.started_at = utcnow()
+        self._pending: collections.deque[_Delivery] = collections.deque()
+        self._pending_ready = threading.Condition()
+        self._completions: collections.deque[tuple[_Delivery, StageAnswer]] = collections.deque()
+        self._consumer_tags: list[str] = []
+        self.slots = [
+            _Slot(StageExecutor(settings, self.stage_modules, gpu=options.gpu, worker_id=self.id))
+            for _ in range(max(1, options.concurrency))
+        ]
+
+    # --- life cycle --------------------------------------------------------------------------
+    def run(self) -> WorkerStats:
+        """Serve until SIGTERM/SIGINT (or ``stop()``); returns counters."""
+        self._install_signal_handlers()
+        threads = [threading.Thread(target=self._slot_loop, args=(slot,), daemon=True, name=f"slot-{i}") for i, slot in enumerate(self.slots)]
+        threads.append(threading.Thread(target=self._heartbeat_loop, daemon=True, name="heartbeat"))
+        for t in threads:
+            t.start()
+        delay = 0.5
+        while not (self.stopping and not self._busy()):
+            try:
+                self._connect()
+                delay = 0.5
+                self._serve()
+            except Exception as exc:  # the broker went away (or refused us): back off, retry
+                if not _is_connection_problem(exc):
+                    raise
+                self.broker.close()
+                self._drop_pending()
+                if self.stopping and not self._busy():
+                    break
+                self.stats.reconnects += 1
+                wait = min(delay, self.options.reconnect_max_delay) * random.uniform(0.8, 1.2)
+                log.warning("worker %s: broker connection lost (%r); reconnecting in %.1f s", self.id, exc, wait)
+                self._sleep_serving_completions(wait)
+                delay *= 2
+        self.broker.close()
+        with self._pending_ready:
+            self._pending_ready.notify_all()
+        for slot in self.slots:
+            slot.executor.stop()
+        self._beat()
+        log.info("worker %s stopped: %s", self.id, self.stats)
+        return self.stats
+
+    def stop(self) -> None:
+        """Begin a graceful stop (what SIGTERM does). Safe from any thread."""
+        if not self.stopping:
+            self.stopping = True
+            self.stop_requested_at = time.monotonic()
+        with self._pending_ready:
+            self._pending_ready.notify_all()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    # --- the connection (main thread only) ---------------------------------------------------
+    def _connect(self) -> None:
+        self.broker.connect()
+        self.generation += 1
+        self.broker.declare(self.options.stages)
+        self.broker.declare(self.settings_pipeline_stages())
+        self._consume_channel = self.broker.connection.channel()
+        # One unacked message per slot across all this worker's queues (global_qos: per
+        # channel, not per consumer): priorities keep working, nothing is hoarded.
+        self._consume_channel.basic_qos(prefetch_count=len(self.slots), global_qos=True)
+        self._consumer_tags = [
+            self._consume_channel.basic_consume(self.config.work_queue(stage), self._on_message)
+            for stage in self.options.stages
+        ]
+        log.info("worker %s consuming %s", self.id, ", ".join(self.options.stages))
+
+    def settings_pipeline_stages(self) -> list[str]:
+        """Stages this worker may publish to (the whole registry): declared up front."""
+        from factory import stages as stage_registry
+
+        return list(stage_registry.STAGE_MODULES)
+
+    def _serve(self) -> None:
+        cancelled = False
+        while True:
+            self.broker.connection.process_data_events(time_limit=0.5)
+            self._drain_completions()
+            if self.stopping:
+                if not cancelled:
+                    for tag in self._consumer_tags:
+                        self._consume_channel.basic_cancel(tag)
+                    cancelled = True
+                    self._requeue_pending()
+                if not self._busy():
+                    return
+                if time.monotonic() - (self.stop_requested_at or 0) > self.options.grace_seconds:
+                    for slot in self.slots:
+                        if slot.current is not None:
+                            slot.executor.kill()  # its slot thread reports "requeue"
+
+    def _on_message(self, channel, method, properties, body: bytes) -> None:
+        try:
+            message = StageMessage.from_body(body)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("dropping malformed message %r: %s", body[:200], exc)
+            channel.basic_nack(method.delivery_tag, requeue=False)
+            return
+        delivery = _Delivery(self.generation, method.delivery_tag, message, properties.priority or 0)
+        with self._pending_ready:
+            self._pending.append(delivery)
+            self._pending_ready.notify()
+
+    def _drain_completions(self) -> None:
+        while self._completions:
+            delivery, answer = self._completions.popleft()
+            self._finish(delivery, answer)
+
+    def _finish(self, delivery: _Delivery, answer: StageAnswer) -> None:
+        """After a stage ran: publish what comes next, then ack (main thread)."""
+        message, current = delivery.message, delivery.generation == self.generation
+        channel = self._consume_channel
+        self.stats.handled += 1
+        self.stats.by_status[answer.status] += 1
+
+        if answer.status == "requeue":  # stopped by SIGTERM before it finished
+            if current:
+                channel.basic_nack(delivery.tag, requeue=True)
+            return
+
+        if answer.status == "error":
+            if not current:  # the broker redelivers the old message: that is the retry
+                return
+            self._retry_or_give_up(delivery, answer)
+        elif answer.next_stage and (answer.status != "skipped" or self._job_waits_for(message.job_id, answer.next_stage)):
+            # A skipped (redelivered/duplicate) message re-sends the next stage only when the
+            # job sits queued for it: that is the "lost between commit and publish" case.
+            self.broker.publish_stage(StageMessage(message.job_id, answer.next_stage, 1, message.trace_id), delivery.priority)
+        if current:
+            channel.basic_ack(delivery.tag)
+
+    def _retry_or_give_up(self, delivery: _Delivery, answer: StageAnswer) -> None:
+        message = delivery.message
+        # The database counts attempts; the message's own count bounds retries even when the
+        # database cannot be reached to record them.
+        attempts = max(self.jobs.attempts(message.job_id, message.stage), message.attempt)
+        error = answer.error or "internal error"
+        if attempts >= self.settings.stage_max_attempts:
+            job = self.jobs.get(message.job_id)
+            if job is not None and job.next_stage == message.stage and job.status not in JobStatus.FINAL:
+                give_up(self.jobs, message.job_id, message.stage, f"gave up after {attempts} attempts: {error}")
+            self.broker.publish_dead(StageMessage(message.job_id, message.stage, attempts, message.trace_id), error, delivery.priority)
+            self.stats.dead += 1
+            log.warning("job %s: %s dead after %d attempts: %s", message.job_id, message.stage, attempts, error)
+        else:
+            retry = StageMessage(message.job_id, message.stage, attempts + 1, message.trace_id)
+            wait = self.broker.publish_retry(retry, delivery.priority, error=error)
+            self.stats.retried += 1
+            log.info("job %s: %s attempt %d failed (%s); retry in %.1f s", message.job_id, message.stage, attempts, error, wait)
+
+    def _job_waits_for(self, job_id: str, stage: str) -> bool:
+        job = self.jobs.get(job_id)
+        return job is not None and job.status == JobStatus.QUEUED and job.next_stage == stage
+
+    def _requeue_pending(self) -> None:
+        """Deliveries not started yet go back to the queue at once (stopping)."""
+        with self._pending_ready:
+            pending, self._pending = list(self._pending), collections.deque()
+        for delivery in pending:
+            if delivery.generation == self.generation:
+                self._consume_channel.basic_nack(delivery.tag, requeue=True)
+
+    def _drop_pending(self) -> None:
+        """The connection died: its unstarted deliveries will be redelivered by the broker."""
+        with self._pending_ready:
+            self._pending.clear()
+
+    def _sleep_serving_completions(self, seconds: float) -> None:
+        """While disconnected, keep finished work waiting; just sleep (stop early on SIGTERM)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not (self.stopping and not self._busy()):
+            time.sleep(0.1)
+
+    def _busy(self) -> bool:
+        return any(slot.current is not None for slot in self.slots) or bool(self._completions)
+
+    # --- slots (one thread each) --------------------------------------------------------------
+    def _slot_loop(self, slot: _Slot) -> None:
+        try:
+            slot.executor.start()  # import the stage code before the first message arrives
+        except ChildDied as exc:
+            log.error("worker %s: %s", self.id, exc)
+        while True:
+            with self._pending_ready:
+                while not self._pending:
+                    if self.stopping:
+                        return
+                    self._pending_ready.wait(1.0)
+                delivery = self._pending.popleft()
+                slot.current, slot.since = delivery, utcnow()
+            answer = self._run(slot, delivery)
+            self._completions.append((delivery, answer))
+            slot.current = None
+            self._wake_main()
+
+    def _run(self, slot: _Slot, delivery: _Delivery) -> StageAnswer:
+        job_id, stage = delivery.message.job_id, delivery.message.stage
+        limit = self.settings.time_limit(stage) or DEFAULT_TIME_LIMIT
+        try:
+            return slot.executor.run(job_id, stage, limit)
+        except TimeLimitExceeded as exc:
+            self.stats.timeouts += 1
+            return self._interrupted(job_id, stage, str(exc), retry=True)
+        except ChildDied as exc:
+            if self.stopping:  # killed by us after the grace period
+                return self._interrupted(job_id, stage, "the worker stopped before the stage finished", retry=False)
+            return self._interrupted(job_id, stage, str(exc), retry=True)
+
+    def _interrupted(self, job_id: str, stage: str, reason: str, retry: bool) -> StageAnswer:
+        """The stage's process was killed: close its open stage run and put the job back in
+        the queue — unless the stage committed just before the kill, then move on."""
+        try:
+            with self.jobs.locked(job_id) as (session, job):
+                from sqlmodel import select
+
+                run = session.exec(
+                    select(StageRun)
+                    .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.finished_at.is_(None))
+                    .order_by(StageRun.id.desc())
+                ).first()
+                if run is not None:
+                    run.status, run.error, run.finished_at = "error", reason, utcnow()
+                    run.seconds = (as_utc(run.finished_at) - as_utc(run.started_at)).total_seconds()
+                    session.add(run)
+                if job.next_stage == stage and job.status not in JobStatus.FINAL:
+                    job.status, job.updated_at = JobStatus.QUEUED, utcnow()
+                    session.add(job)
+                    session.commit()
+                    return StageAnswer("error" if retry else "requeue", stage, 0.0, reason)
+                session.commit()
+                return StageAnswer("skipped", job.next_stage if job.status not in JobStatus.FINAL else None, 0.0, None)
+        except KeyError:
+            return StageAnswer("skipped", None, 0.0, None)
+
+    def _wake_main(self) -> None:
+        connection = self.broker.connection
+        try:
+            if connection is not None and connection.is_open:
+                connection.add_callback_threadsafe(self._drain_completions)
+        except Exception:  # closed meanwhile: the main loop polls completions anyway
+            pass
+
+    # --- heartbeats into the database --------------------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        while not (self.stopping and not self._busy()):
+            self._beat()
+            time.sleep(self.options.heartbeat_seconds)
+
+    def _beat(self) -> None:
+        busy = next((slot for slot in self.slots if slot.current is not None), None)
+        try:
+            self.jobs.heartbeat(
+                WorkerBeat(
+                    id=self.id,
+                    hostname=socket.gethostname(),
+                    stages=list(self.options.stages),
+                    started_at=self.started_at,
+                    current_job=busy.current.message.job_id if busy and busy.current else None,
+                    current_stage=busy.current.message.stage if busy and busy.current else None,
+                    current_since=busy.since if busy else None,
+                )
+            )
+        except Exception as exc:  # the database is down: the worker keeps going
+            log.warning("worker %s: heartbeat failed: %s", self.id, exc)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite gives naive datetimes (stored as UTC), PostgreSQL aware ones: compare in UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _is_connection_problem(exc: Exception) -> bool:
+    import pika.exceptions
+
+    # AMQPError covers connection and channel errors, stream loss and unconfirmed publishes.
+    return isinstance(exc, (pika.exceptions.AMQPError, ConnectionError, OSError))

@@ -1,0 +1,89 @@
+"""Small real stages for the queue tests and bench/bench_queues.py, plus tests of them.
+
+Register them with ``FACTORY_EXTRA_STAGES`` (workers) or ``STAGE_MODULES.update(...)``:
+
+* ``digest1`` … ``digest5`` — "no-op-sized" work: SHA-256 of the previous stage's small file,
+  written out as this stage's file (so every handoff moves a real artifact through the store);
+* ``poison``  — always raises (an internal error, not the editor's fault): must end in the DLQ;
+* ``sleepy``  — sleeps ``params["sleep_seconds"]``; with ``hang_first_attempt`` its first
+  attempt hangs (overruns any time limit) and the retry succeeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from factory.stages import Stage, StageContext, StageResult
+
+DIGEST_STAGES = tuple(f"digest{i}" for i in range(1, 6))
+MODULE = "tests.test_queues_stages"
+EXTRA_STAGES = {
+    **{name: f"{MODULE}:{name.upper()}" for name in DIGEST_STAGES},
+    "poison": f"{MODULE}:POISON",
+    "sleepy": f"{MODULE}:SLEEPY",
+}
+
+
+def extra_stages_env() -> str:
+    """The ``FACTORY_EXTRA_STAGES`` value that registers these stages in a worker."""
+    return ",".join(f"{name}={target}" for name, target in EXTRA_STAGES.items())
+
+
+def _digest(ctx: StageContext) -> StageResult:
+    previous = ctx.files.get("blob")
+    data = previous.read_bytes() if previous else str(ctx.values.get("seed_text", ctx.job_id)).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    out = ctx.workdir / "blob.txt"
+    out.write_text(digest + "\n")
+    chain = list(ctx.values.get("chain", [])) + [digest[:8]]
+    return StageResult(files={"blob": out}, values={"chain": chain})
+
+
+def _make_digest_stage(name: str) -> Stage:
+    return Stage(name=name, run=_digest, version="1", reads_files=("blob",), reads_values=("seed_text", "chain"), cacheable=False)
+
+
+DIGEST1, DIGEST2, DIGEST3, DIGEST4, DIGEST5 = (_make_digest_stage(n) for n in DIGEST_STAGES)
+
+
+def _poison(ctx: StageContext) -> StageResult:
+    raise RuntimeError("poison stage: this input always crashes the engine")
+
+
+POISON = Stage(name="poison", run=_poison, version="1", cacheable=False)
+
+
+def _sleepy(ctx: StageContext) -> StageResult:
+    # "hang_first_attempt": the first attempt hangs (far past any test time limit), a retry is quick.
+    if ctx.attempt == 1 and ctx.params.get("hang_first_attempt"):
+        time.sleep(600)
+    time.sleep(float(ctx.params.get("sleep_seconds", 0)))
+    return StageResult(values={"slept_on_attempt": ctx.attempt})
+
+
+SLEEPY = Stage(name="sleepy", run=_sleepy, version="1", reads_params=("sleep_seconds", "hang_first_attempt"), cacheable=False)
+
+
+# --- tests of the stages themselves (embedded runner, SQLite) ----------------------------------
+
+
+def test_digest_chain_runs_in_the_embedded_runner(tmp_path):
+    from factory import stages
+    from factory.artifacts import LocalArtifactStore
+    from factory.runner import run_job
+    from factory.settings import Settings
+    from factory.store import Job, JobStore
+
+    stages.STAGE_MODULES.update(EXTRA_STAGES)
+    settings = Settings.load(data_dir=tmp_path)
+    jobs = JobStore(settings.resolved_database_url)
+    artifacts = LocalArtifactStore(tmp_path / "artifacts")
+    job = jobs.add(Job(id="digestchain1", plan=list(DIGEST_STAGES), next_stage=DIGEST_STAGES[0], values={"seed_text": "hello"}))
+    done = run_job(jobs, artifacts, settings, job.id)
+    assert done.status == "published"
+    expected = b"hello"
+    for _ in DIGEST_STAGES:
+        expected = (hashlib.sha256(expected).hexdigest() + "\n").encode()
+    assert artifacts.fetch(done.files["blob"]).read_bytes() == expected
+    assert len(done.values["chain"]) == 5
