@@ -38,7 +38,7 @@ def main() -> None:
     from factory.service import JobService
     from factory.settings import Settings
 
-    words_needed = int(args.seconds * 2.6)  # Piper's joe voice speaks ~2.6 words/s
+    words_needed = int(args.seconds * 3.1)  # the bundled joe voice speaks about 3.1 words/s
     script, i = "", 0
     while len(script.split()) < words_needed:
         script += SENTENCES[i % len(SENTENCES)] + " "
