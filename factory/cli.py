@@ -117,25 +117,29 @@ class ProgressPrinter:
 
 # --- make ----------------------------------------------------------------------------------
 
-RENDER_OPTIONS = [
-    click.option("--min-resolution", type=click.IntRange(384, 2048), help="Short side of the face crop in pixels [384–2048; default 512 on CPU, 1024 on Sonic]."),
-    click.option("--expand-ratio", type=click.FloatRange(0.1, 0.3), help="How far the crop extends around the face [0.1–0.3; default 0.15]."),
-    click.option("--inference-steps", type=click.IntRange(10, 50), help="Diffusion steps, Sonic only [10–50; default 25]."),
-    click.option("--dynamic-scale", type=click.FloatRange(1.0, 1.5), help="Strength of mouth/expression motion [1.0–1.5; default 1.1]."),
-    click.option("--motion-scale", type=click.FloatRange(0.8, 1.3), help="Strength of head motion [0.8–1.3; default 1.05]."),
-    click.option("--seed", type=int, help="Random seed for blinks, head motion and diffusion noise [default 0]."),
-    click.option("--keep-crop", is_flag=True, default=None, help="Output the square face crop instead of the whole photo."),
-    click.option("--renderer", type=click.Choice(["cpu", "sonic"]), help="cpu (built in) or sonic (GPU, official weights)."),
-]
-
-
 def render_options(f):
-    for option in reversed(RENDER_OPTIONS):
+    """One CLI option per render parameter, with the help text and range that
+    ``sonic.params.RenderParams`` declares (the single definition of those parameters)."""
+    import dataclasses
+
+    from sonic.params import RenderParams
+
+    options = []
+    for field in dataclasses.fields(RenderParams):
+        low, high = field.metadata["range"]
+        name = "--" + field.name.replace("_", "-")
+        help_text = field.metadata["help"]
+        if field.type in (bool, "bool"):
+            options.append(click.option(name, is_flag=True, default=None, help=help_text))
+        elif low is not None:
+            kind = click.IntRange(low, high) if field.type in (int, "int") else click.FloatRange(low, high)
+            options.append(click.option(name, type=kind, help=help_text))
+        else:
+            options.append(click.option(name, type=int if field.type in (int, "int") else float, help=help_text))
+    options.append(click.option("--renderer", type=click.Choice(["cpu", "sonic"]), help="cpu (built in) or sonic (GPU, official weights)."))
+    for option in reversed(options):
         f = option(f)
     return f
-
-
-RENDER_PARAM_NAMES = ("min_resolution", "expand_ratio", "inference_steps", "dynamic_scale", "motion_scale", "seed", "keep_crop", "renderer")
 
 
 @cli.command()

@@ -22,11 +22,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
 
 from factory.stages import StageError
+
+if TYPE_CHECKING:  # the CLI imports this module for its options: keep it free of numpy
+    import numpy as np
 
 # Short side of the face crop by renderer: the CPU warp looks best near the photo's own
 # resolution, Sonic was trained at 1024.

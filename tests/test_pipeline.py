@@ -196,3 +196,10 @@ def test_qa_gate_passes_a_good_render_and_publishes_subtitles(env, portrait_path
     assert {"qa_report", "qa_plot", "subtitles_srt", "subtitles_vtt"} <= set(job.files)
     srt = Path(job.values["published"]["subtitles_srt"].removeprefix("file://")).read_text()
     assert "library" in srt.lower() and "-->" in srt
+
+
+@pytest.mark.parametrize("option, value", [("--expand-ratio", "0.5"), ("--min-resolution", "100"), ("--dynamic-scale", "2"), ("--motion-scale", "0.1"), ("--inference-steps", "5")])
+def test_render_parameters_out_of_range_are_refused_before_any_work(env, portrait_path, option, value):
+    result = factory("make", "--script", "Hi.", "--image", str(portrait_path), option, value)
+    assert result.exit_code == 2 and "range" in result.output
+    assert factory("jobs", "list").output.strip() == "no jobs"

@@ -213,17 +213,6 @@ def test_form_rules_without_streamlit(env, portrait_path):
     assert params == {"seed": 7, "renderer": "cpu", "language": "zh"}
 
 
-def test_cli_ranges_match_the_renderer_ranges():
-    """The fallback (CLI options) and the renderer's own table must agree, or the console would
-    offer values that `factory make` refuses."""
-    from ui.render_params import _specs_from_cli, render_param_specs
-
-    for renderer in ("cpu", "sonic"):
-        ours = {(s.name, s.low, s.high, s.default) for s in render_param_specs(renderer)}
-        cli = {(s.name, s.low, s.high, s.default) for s in _specs_from_cli(renderer)}
-        assert ours == cli
-
-
 def test_factory_ui_command_serves_the_console(env):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
