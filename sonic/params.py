@@ -22,9 +22,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
 
-from factory.stages import StageError
+from factory.stages import ProgressFn, StageError  # noqa: F401  (ProgressFn is part of the renderer contract)
 
 if TYPE_CHECKING:  # the CLI imports this module for its options: keep it free of numpy
     import numpy as np
@@ -104,7 +104,6 @@ RANGES: dict[str, tuple[float | None, float | None]] = {f.name: f.metadata["rang
 #   {"seconds": 3.1, "phonemes": [["h", 0.03, 0.07], ["ə", 0.07, 0.13], ...]}
 # phonemes are espeak IPA symbols with start/end seconds in the audio file; may be missing.
 SpeechFacts = Mapping[str, Any]
-ProgressFn = Callable[[float, str], None]
 
 
 class Renderer(Protocol):
