@@ -7,8 +7,8 @@ share this single pass instead of decoding the clip several times:
 * ``luma``: mean brightness 0..255 and ``luma_p99`` (bright end: a frame is black only if even
   its brightest pixels are dark, so a dim but real picture is not called black);
 * ``change``: how much the frame differs from the previous one (99th percentile of the absolute
-  difference, 0..255, on a 64-px grey patch of the face box, or on a 128-px thumbnail of the
-  whole frame where no face is found): 0 means a repeated, frozen frame. On the face and a
+  difference, 0..255, on a 64-px grey patch of the face box — fixed at the first frame with a
+  face, because landmarks jitter — or on a 128-px thumbnail where no face was ever found): 0 means a repeated, frozen frame. On the face and a
   percentile rather than the mean, because a talking head changes only around the mouth.
 
 Frames larger than ``landmark_max_side`` are shrunk before landmarks (MediaPipe crops the face
@@ -66,6 +66,7 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
     luma_p99: list[float] = []
     change: list[float] = []
     previous: np.ndarray | None = None
+    face_box: tuple[int, int, int, int] | None = None
     width = height = 0
     with FaceMesh(video=True) as mesh:
         try:
@@ -87,7 +88,9 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
                 luma_p99.append(float(np.percentile(thumb, 99)))
                 # Change is measured on the face when there is one: a talking head moves only a
                 # few hundred pixels around the mouth, invisible in a whole-frame thumbnail.
-                region = _face_patch(grey, points) if points is not None else thumb
+                if face_box is None and points is not None:
+                    face_box = _face_box(points, grey.shape)  # fixed for the clip: landmarks jitter
+                region = _patch(grey, face_box) if face_box is not None else thumb
                 if previous is None or previous.shape != region.shape:
                     change.append(np.inf)
                 else:
@@ -112,12 +115,17 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
     )
 
 
-def _face_patch(grey: np.ndarray, points: np.ndarray, side: int = 64) -> np.ndarray:
-    """The face's bounding box from its landmarks, resized to side×side (int16 for differences)."""
-    import cv2
-
-    h, w = grey.shape[:2]
+def _face_box(points: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The landmarks' bounding box (x0, y0, x1, y1), clipped to the frame."""
+    h, w = shape[:2]
     x0, y0 = np.clip(np.floor(points.min(axis=0)).astype(int), 0, [w - 1, h - 1])
     x1, y1 = np.clip(np.ceil(points.max(axis=0)).astype(int), 1, [w, h])
-    patch = grey[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)]
-    return cv2.resize(patch, (side, side), interpolation=cv2.INTER_AREA).astype(np.int16)
+    return int(x0), int(y0), int(max(x1, x0 + 1)), int(max(y1, y0 + 1))
+
+
+def _patch(grey: np.ndarray, box: tuple[int, int, int, int], side: int = 64) -> np.ndarray:
+    """The box resized to side×side, as int16 for differences."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    return cv2.resize(grey[y0:y1, x0:x1], (side, side), interpolation=cv2.INTER_AREA).astype(np.int16)

@@ -119,3 +119,25 @@ def test_chaos_nothing_lost_published_exactly_once(distributed, portrait_path):
         assert (publish_dir / f"{job.id}.mp4").stat().st_size > 1000
         assert job.values["published_url"].endswith(f"{job.id}.mp4")
     assert len(published) >= JOBS * 0.95  # dead jobs are only for repeated internal errors
+
+
+def test_factory_make_enqueues_and_waits_for_the_workers(distributed, portrait_path, tmp_path):
+    """The user's view of the distributed mode: the same `factory make` command, with the three
+    URLs set, enqueues the job, a worker renders it, and --wait brings the MP4 back."""
+    import subprocess
+    import sys
+
+    from factory.media import probe_video
+
+    distributed.start_worker("speak", "render", "publish", concurrency=1, name="all-stages")
+    out = tmp_path / "distributed.mp4"
+    env = {**distributed.env, "FACTORY_DATA_DIR": str(tmp_path / "cli-data")}
+    done = subprocess.run(
+        [sys.executable, "-c", "from factory.cli import main; main()", "make", "--script", "Hello from the workers.",
+         "--image", str(portrait_path), "--no-check", "--keep-crop", "--min-resolution", "384", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "render" in done.stderr and str(out) in done.stdout
+    info = probe_video(out)
+    assert (info.width, info.height) == (384, 384) and info.audio_codec == "aac"
