@@ -87,13 +87,10 @@ def run_stage(
     progress: ProgressFn = _no_progress,
     worker: str | None = None,
 ) -> Outcome:
-    job = jobs.require(job_id)
-    if job.status in JobStatus.FINAL or job.next_stage != stage_name:
+    job, run = jobs.begin_stage(job_id, stage_name, worker=worker)
+    if run is None:  # not this job's next stage: a redelivered or stale message
         return Outcome(job_id, stage_name, "skipped", next_stage=job.next_stage if job.status not in JobStatus.FINAL else None)
-
-    attempt = jobs.attempts(job_id, stage_name) + 1
-    jobs.update(job_id, status=JobStatus.RUNNING)
-    run = jobs.start_run(job_id, stage_name, attempt, worker=worker)
+    attempt = run.attempt
     workdir = Path(tempfile.mkdtemp(prefix=f"factory-{job_id}-{stage_name}-"))
     key = None
     try:

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, Column
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, create_engine, func, select
 
 
 def utcnow() -> datetime:
@@ -167,13 +167,21 @@ class JobStore:
     def attempts(self, job_id: str, stage: str) -> int:
         return sum(1 for r in self.runs(job_id) if r.stage == stage)
 
-    def start_run(self, job_id: str, stage: str, attempt: int, worker: str | None = None) -> StageRun:
-        run = StageRun(job_id=job_id, stage=stage, attempt=attempt, worker=worker)
-        with self.session() as s:
+    def begin_stage(self, job_id: str, stage: str, worker: str | None = None) -> tuple[Job, StageRun | None]:
+        """In one locked transaction: if ``stage`` is the job's next stage, mark the job running
+        and open the stage's next attempt. Otherwise return the job and no run (stale message).
+        One round trip instead of four keeps the stage-to-stage handoff short."""
+        with self.locked(job_id) as (s, job):
+            if job.status in JobStatus.FINAL or job.next_stage != stage:
+                return job, None
+            done = s.exec(select(func.count()).select_from(StageRun).where(StageRun.job_id == job_id, StageRun.stage == stage)).one()
+            run = StageRun(job_id=job_id, stage=stage, attempt=done + 1, worker=worker)
+            job.status, job.updated_at = JobStatus.RUNNING, utcnow()
+            s.add(job)
             s.add(run)
             s.commit()
             s.refresh(run)
-        return run
+            return job, run
 
     def finish_run(self, run: StageRun, status: str, error: str | None = None, cache_key: str | None = None) -> StageRun:
         with self.session() as s:

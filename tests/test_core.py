@@ -59,7 +59,9 @@ def _exercise_store(store: JobStore) -> None:
     assert store.get(job.id).params == {"seed": 1}
     store.update(job.id, values={"script": "Hi"}, status=JobStatus.RUNNING)
     assert store.get(job.id).values == {"script": "Hi"}
-    run = store.start_run(job.id, "speak", 1)
+    locked_job, run = store.begin_stage(job.id, "speak", worker="w1")
+    assert locked_job.status == JobStatus.RUNNING and run.attempt == 1
+    assert store.begin_stage(job.id, "render")[1] is None  # not the next stage: a stale message
     done = store.finish_run(run, "done", cache_key="k" * 64)
     assert done.seconds is not None and done.seconds >= 0
     assert store.attempts(job.id, "speak") == 1
