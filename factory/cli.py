@@ -217,7 +217,7 @@ def _follow(service, job_id: str, printer: ProgressPrinter):
     while True:
         job = service.get(job_id)
         runs = [r for r in service.runs(job_id) if r.finished_at]
-        for r in runs[seen:]:
+        for r in runs[seen:] if printer else []:
             printer.stage_done(Outcome(job_id, r.stage, r.status, seconds=r.seconds or 0.0, error=None if r.status in ("done", "cached") else r.error))
         seen = len(runs)
         if job.status in JobStatus.FINAL:
@@ -262,6 +262,73 @@ def demo(ctx: click.Context, out: str, no_cache: bool) -> None:
     script = files("factory.samples").joinpath("demo_script.txt").read_text(encoding="utf-8")
     click.echo(f"script: {script.strip()}", err=True)
     ctx.invoke(make, script_text=script, image=str(portrait), out=out, no_cache=no_cache)
+
+
+@cli.command()
+@click.argument("rows", type=click.Path(exists=True, dir_okay=False))
+@click.option("--image", type=click.Path(exists=True, dir_okay=False), help="Portrait for rows without an image column.")
+@click.option("--language", default="en", show_default=True, type=click.Choice(["en", "zh"]))
+@click.option("--seconds", "target_seconds", type=click.FloatRange(5, 300), help="Target length for rows the LLM writes.")
+@click.option("--voice", help="Piper voice (.onnx path) for every row.")
+@render_options
+@click.option("--out-dir", type=click.Path(file_okay=False), help="Copy each published video here as <row>-<job id>.mp4.")
+@click.option("--no-check", is_flag=True, help="Skip the QA stage.")
+@click.option("--wait/--no-wait", default=True, help="Distributed mode: follow the batch until every job ends.")
+@click.pass_context
+def batch(ctx: click.Context, rows, image, language, target_seconds, voice, out_dir, no_check, wait, **render) -> None:
+    """One video per row of a CSV / JSON-lines file (script, topic, or product columns).
+
+    \b
+    CSV header examples:
+      script,image
+      topic,summary
+      name,features,price,promotion      (features separated by ';')
+    """
+    from factory.batch import plan_rows, read_rows
+    from factory.store import JobStatus, new_job_id
+
+    try:
+        planned = plan_rows(read_rows(rows), Path(image) if image else None, language, target_seconds, Path(rows).parent)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(f"cannot read {rows}: {exc}") from None
+    params = {k: v for k, v in render.items() if v is not None}
+    params["language"] = language
+    if voice:
+        params["voice"] = voice
+    service = open_service(ctx)
+    batch_id = f"batch-{new_job_id()}"
+    jobs: list[tuple[int, str]] = []
+    for row in planned:
+        if row.problem:
+            click.echo(f"row {row.number}: skipped — {row.problem}", err=True)
+            continue
+        job = service.submit(image=row.image, script=row.script, writer_request=row.writer_request,
+                             params=params, check=False if no_check else None, batch=batch_id)
+        jobs.append((row.number, job.id))
+    click.echo(f"{batch_id}: {len(jobs)} job(s) from {len(planned)} row(s)", err=True)
+
+    if service.settings.distributed and not wait:
+        click.echo(batch_id)
+        return
+    counts: dict[str, int] = {}
+    for index, (number, job_id) in enumerate(jobs, start=1):
+        if service.settings.distributed:
+            job = _follow(service, job_id, None)
+        else:
+            job = service.get(job_id)
+            if job.next_stage:
+                job = service.run(job_id)
+        counts[job.status] = counts.get(job.status, 0) + 1
+        where = ""
+        if job.status == JobStatus.PUBLISHED and out_dir:
+            where = " → " + str(service.export(job_id, "video", Path(out_dir) / f"{number:04d}-{job_id}.mp4"))
+        reason = f": {job.error}" if job.error else ""
+        click.echo(f"[{index}/{len(jobs)}] row {number} job {job_id} {job.status}{where}{reason}", err=True)
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    click.echo(f"{batch_id}: {summary or 'nothing to do'}", err=True)
+    click.echo(batch_id)
+    if counts.get(JobStatus.PUBLISHED, 0) != len(jobs) or len(jobs) != len(planned):
+        sys.exit(1)
 
 
 # --- jobs ----------------------------------------------------------------------------------

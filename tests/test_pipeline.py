@@ -203,3 +203,40 @@ def test_render_parameters_out_of_range_are_refused_before_any_work(env, portrai
     result = factory("make", "--script", "Hi.", "--image", str(portrait_path), option, value)
     assert result.exit_code == 2 and "range" in result.output
     assert factory("jobs", "list").output.strip() == "no jobs"
+
+
+def test_batch_file_makes_one_job_per_row_and_a_bad_row_fails_alone(env, portrait_path):
+    _no_face(env / "landscape.png")
+    rows = env / "rows.csv"
+    rows.write_text(
+        "script,image\n"
+        '"Row one speaks.",\n'
+        '"Row two has no face.",landscape.png\n'
+        ",\n"
+    )
+    result = factory("batch", str(rows), "--image", str(portrait_path), "--no-check", "--min-resolution", "384",
+                     "--keep-crop", "--out-dir", str(env / "out"))
+    assert result.exit_code == 1  # not every row was published
+    assert "row 3: skipped" in result.output and "1 failed, 1 published" in result.output
+    assert len(list((env / "out").glob("0001-*.mp4"))) == 1
+    batch_id = result.output.strip().splitlines()[-1]
+    service, _ = last_job(env)
+    jobs = service.list(batch=batch_id)
+    assert sorted(j.status for j in jobs) == ["failed", "published"]
+    assert all(j.priority == 0 for j in jobs)  # batch rows yield to an editor's single job
+    assert "No face" in next(j.error for j in jobs if j.status == "failed")
+
+
+def test_batch_rows_become_writer_requests():
+    from factory.batch import plan_rows
+
+    rows = [
+        {"name": "Aurora lamp", "features": "dimmable; USB-C", "price": "39.99"},
+        {"topic": "Library reopens", "summary": "On Monday."},
+        {"features": ["no name"]},
+    ]
+    planned = plan_rows(rows, Path("/img.png"), "en", 25.0, Path("."))
+    assert planned[0].writer_request == {"use_case": "product", "language": "en", "target_seconds": 25.0,
+                                         "product": {"name": "Aurora lamp", "price": "39.99", "features": ["dimmable", "USB-C"]}}
+    assert planned[1].writer_request["use_case"] == "topic" and planned[1].writer_request["summary"] == "On Monday."
+    assert planned[2].writer_request["product"] == {"features": ["no name"]}  # the writer refuses it, visibly

@@ -1,0 +1,78 @@
+"""Batches: one job per row of a CSV or JSON-lines file (e-commerce catalogues, topic feeds).
+
+Columns (header names, case-insensitive; any missing column is simply not used):
+
+* ``script``                       — the narration as is, or
+* ``topic`` (+ ``summary``)        — a short neutral narration written by the LLM, or
+* ``name`` (+ ``features``, ``price``, ``promotion``, ``currency``) — a product pitch;
+  ``features`` is a list in JSON lines, or ``;``-separated in CSV;
+* ``image``                        — the row's own portrait (else the batch's ``--image``);
+* ``language``, ``seconds``        — per row, else the batch's.
+
+Every row becomes its own job in one batch (low queue priority, so an editor's single video
+overtakes the batch). A bad row fails only its own job, with the reason on it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class BatchRow:
+    number: int
+    """1-based row number in the file (as an editor would count it)."""
+    image: Path
+    script: str | None = None
+    writer_request: dict[str, Any] | None = None
+    problem: str | None = None
+    """Why the row cannot become a job (reported; other rows go on)."""
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a .csv (header line) or .jsonl / .json (one object per line, or a JSON list)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".csv":
+        return [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(text.splitlines())]
+    if text.lstrip().startswith("["):
+        rows = json.loads(text)
+    else:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [{str(k).lower(): v for k, v in row.items()} for row in rows]
+
+
+def plan_rows(rows: list[dict[str, Any]], default_image: Path | None, language: str, seconds: float | None, base: Path) -> list[BatchRow]:
+    """Turn raw rows into what ``JobService.submit`` needs, noting rows that cannot be used."""
+    planned = []
+    for number, row in enumerate(rows, start=1):
+        image = Path(row["image"]) if row.get("image") else default_image
+        if image is not None and not image.is_absolute():
+            image = base / image
+        lang = row.get("language") or language
+        target = float(row["seconds"]) if row.get("seconds") else seconds
+        item = BatchRow(number=number, image=image or Path(), fields=row)
+        if image is None:
+            item.problem = "no image: give the batch an --image or the row an image column"
+        elif row.get("script"):
+            item.script = str(row["script"])
+        elif row.get("topic"):
+            item.writer_request = {"use_case": "topic", "topic": row["topic"], "summary": row.get("summary", ""),
+                                   "language": lang, "target_seconds": target or 30}
+        elif any(k in row for k in ("name", "features", "price")):
+            features = row.get("features") or []
+            if isinstance(features, str):
+                features = [f.strip() for f in features.split(";") if f.strip()]
+            product = {k: row[k] for k in ("name", "price", "promotion", "currency") if row.get(k)}
+            product["features"] = features
+            # A row without a name still becomes a job: the writer refuses it with its own message.
+            item.writer_request = {"use_case": "product", "product": product, "language": lang, "target_seconds": target or 30}
+        else:
+            item.problem = "nothing to say: the row needs a script, a topic or a product name"
+        planned.append(item)
+    return planned
