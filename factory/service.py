@@ -108,9 +108,11 @@ class JobService:
         )
 
     # --- review ----------------------------------------------------------------------------
-    def approve(self, job_id: str, *, run: bool = True) -> Job:
+    def approve(self, job_id: str, *, run_here: bool = True) -> Job:
         """Release a job held for review: it goes on after the stage that held it (the writer's
-        grounding check, or the QA gate) as if that stage had passed."""
+        grounding check, or the QA gate) as if that stage had passed. Distributed mode enqueues
+        the next stage; embedded mode runs it now unless ``run_here`` is False (the console runs
+        it in its background thread instead)."""
         from factory.runner import following_stage
 
         with self.jobs.locked(job_id) as (session, job):
@@ -123,13 +125,12 @@ class JobService:
             job.error = None
             session.add(job)
             session.commit()
-        if job.next_stage and run:
-            if self.settings.distributed:
-                from queues.broker import enqueue_stage
+        if job.next_stage and self.settings.distributed:
+            from queues.broker import enqueue_stage
 
-                enqueue_stage(self.settings, job.id, job.next_stage, priority=job.priority, trace_id=job.trace_id)
-            else:
-                return self.run(job.id)
+            enqueue_stage(self.settings, job.id, job.next_stage, priority=job.priority, trace_id=job.trace_id)
+        elif job.next_stage and run_here:
+            return self.run(job.id)
         return self.get(job_id)
 
     def reject(self, job_id: str, reason: str) -> Job:

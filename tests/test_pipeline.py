@@ -240,3 +240,17 @@ def test_batch_rows_become_writer_requests():
                                          "product": {"name": "Aurora lamp", "price": "39.99", "features": ["dimmable", "USB-C"]}}
     assert planned[1].writer_request["use_case"] == "topic" and planned[1].writer_request["summary"] == "On Monday."
     assert planned[2].writer_request["product"] == {"features": ["no name"]}  # the writer refuses it, visibly
+
+
+def test_review_required_holds_a_passing_job_until_approved(env, portrait_path, monkeypatch):
+    monkeypatch.setenv("FACTORY_REVIEW_REQUIRED", "true")
+    result = factory("make", "--script", "Our library opens on Monday with twelve new reading rooms.",
+                     "--image", str(portrait_path), "--out", str(env / "held.mp4"))
+    assert result.exit_code == 2 and "held for review" in result.output
+    service, job = last_job(env)
+    assert job.status == JobStatus.NEEDS_REVIEW and job.values["qa"]["passed"] and "qa_report" in job.files
+    assert factory("jobs", "approve", job.id).exit_code == 0
+    job = service.get(job.id)
+    assert job.status == JobStatus.PUBLISHED and job.review["decision"] == "approved"
+    assert [r.stage for r in service.runs(job.id)][-1] == "publish"
+    assert factory("jobs", "approve", job.id).exit_code != 0  # nothing left to approve

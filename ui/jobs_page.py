@@ -66,6 +66,8 @@ def job_detail(console: Console, job_id: str) -> None:
         st.rerun()
 
     _review(job)
+    if job.status == JobStatus.NEEDS_REVIEW:
+        _decide(console, job)
     _timings(console, job)
     text = spoken_text(job)
     if text:
@@ -90,6 +92,19 @@ def _review(job: Job) -> None:
     if details:
         with st.expander("Review details"):
             st.json(json.loads(json.dumps(details, default=str)))
+
+
+def _decide(console: Console, job: Job) -> None:
+    """Approve (the job goes on from where it was held) or reject with a reason."""
+    approve, reject = st.columns(2)
+    if approve.button("Approve", key=f"approve-{job.id}", type="primary"):
+        job = console.service.approve(job.id, run_here=False)
+        console.start(job)  # embedded: the rest runs in the background; distributed: enqueued
+        st.rerun()
+    reason = reject.text_input("Reason for rejecting", key=f"reject-reason-{job.id}")
+    if reject.button("Reject", key=f"reject-{job.id}", disabled=not reason.strip()):
+        console.service.reject(job.id, reason.strip())
+        st.rerun()
 
 
 def _timings(console: Console, job: Job) -> None:
