@@ -12,16 +12,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from factory.text import CJK_CHAR, count_units, split_sentences  # noqa: F401  (part of this module's API)
+
 RATES_FILE = Path(__file__).parent / "speaking_rates.toml"
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_CHAR = re.compile(f"[{_CJK}]")
-_EN_WORD = re.compile(r"[A-Za-z0-9\u00c0-\u024f][A-Za-z0-9\u00c0-\u024f'’.,%$€£¥-]*")
-_ZH_OTHER = re.compile(r"[0-9]|[A-Za-z]+")  # digits are read one by one-ish; a Latin word ~ one unit
-# A sentence ends at . ! ? (English) or 。！？ (Chinese), with closing quotes/brackets kept.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’)）」』]*\s*")
 _CLAUSE_END = re.compile(r"(?<=[,;:，；：、])\s*")
-_ABBREVIATIONS = ("Mr.", "Mrs.", "Ms.", "Dr.", "St.", "No.", "e.g.", "i.e.", "etc.", "vs.", "U.S.", "Inc.", "Ltd.")
 
 
 @dataclass(frozen=True)
@@ -47,33 +42,12 @@ def speaking_rate(language: str, measured_per_second: float | None = None) -> Sp
     return base
 
 
-def count_units(text: str, language: str) -> int:
-    """Words for English, characters (CJK + digits + Latin words) for Chinese."""
-    if language == "zh":
-        return len(_CJK_CHAR.findall(text)) + len(_ZH_OTHER.findall(text))
-    return len(_EN_WORD.findall(text))
-
-
 def budget_units(target_seconds: float, rate: SpeakingRate) -> int:
     return max(1, int(target_seconds * rate.per_second))
 
 
 def estimate_seconds(text: str, rate: SpeakingRate) -> float:
     return round(count_units(text, rate.language) / rate.per_second, 1)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split at sentence ends; common English abbreviations ("Dr.", "e.g.") do not end one."""
-    protected = text
-    for i, abbr in enumerate(_ABBREVIATIONS):
-        protected = protected.replace(abbr, f"\x00{i}\x00")
-    parts = [p.strip() for p in _SENTENCE_END.split(protected) if p and p.strip()]
-    restored = []
-    for part in parts:
-        for i, abbr in enumerate(_ABBREVIATIONS):
-            part = part.replace(f"\x00{i}\x00", abbr)
-        restored.append(part)
-    return restored
 
 
 def join_sentences(sentences: list[str], language: str) -> str:
@@ -121,7 +95,7 @@ def _cut_inside_sentence(sentence: str, language: str, budget: int) -> str:
 def _take_zh_units(text: str, budget: int) -> str:
     taken = 0
     for i, ch in enumerate(text):
-        if _CJK_CHAR.match(ch) or ch.isdigit():
+        if CJK_CHAR.match(ch) or ch.isdigit():
             taken += 1
         if taken > budget:
             return text[:i]

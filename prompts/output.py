@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from prompts.length import count_units
+from factory.text import CJK_CHAR
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
 
 MAX_TITLE_CHARS = 120
@@ -92,7 +92,7 @@ class DraftNarration(BaseModel):
 
 def check_language(text: str, language: str) -> None:
     """Raise ``ValueError`` when the text is visibly not in ``language``."""
-    cjk = len(_CJK.findall(text))
+    cjk = len(CJK_CHAR.findall(text))
     latin = len(_LATIN.findall(text))
     letters = max(1, cjk + latin)
     if language == "zh" and cjk / letters < 0.5:

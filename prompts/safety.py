@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from factory.text import CJK_CHAR
 
 _OVERRIDE_PATTERNS = [
     r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:above|previous|prior|earlier|preceding|all|your|system)\b[^.\n]{0,30}\b(?:instructions?|prompts?|rules?|directions?|text|messages?)\b",
@@ -25,7 +26,6 @@ _OVERRIDE_PATTERNS = [
     r"(?:你现在是|从现在开始你是|新的指令[:：])",
 ]
 _OVERRIDE = [re.compile(p, re.IGNORECASE) for p in _OVERRIDE_PATTERNS]
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def find_override_attempts(text: str) -> list[str]:
@@ -62,7 +62,7 @@ def find_blocked_terms(text: str, blocked: list[str]) -> list[str]:
     terms ("free" does not hit "freedom"); plain substring for Chinese terms (no spaces there)."""
     hits: list[str] = []
     for term in blocked:
-        if _CJK.search(term):
+        if CJK_CHAR.search(term):
             found = term in text
         else:
             found = re.search(r"(?<!\w)" + re.escape(term) + r"(?!\w)", text, re.IGNORECASE) is not None

@@ -40,6 +40,7 @@ from prompts.output import (
 from prompts.request import Narration, NarrationRequest
 from prompts.safety import find_blocked_terms, find_override_attempts, load_blocked_terms
 from prompts.templates import escape_data, load_template, template_for_use_case
+from factory.text import CJK_CHAR
 
 LOCAL_PREFIX = "local/"
 DEFAULT_CONTEXT_TOKENS = 8192
@@ -155,13 +156,12 @@ def _provider_message(exc: BaseException) -> str:
 
 
 # --- sizes ------------------------------------------------------------------------------------
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def estimate_tokens(text: str) -> int:
     """Rough token count without a tokenizer: a CJK character ~1 token, other text ~3.5 chars
     per token. Deliberately on the high side so a prompt never overflows the context."""
-    cjk = len(_CJK.findall(text))
+    cjk = len(CJK_CHAR.findall(text))
     return cjk + (len(text) - cjk) // 3 + 1
 
 
@@ -397,7 +397,7 @@ def split_into_chunks(text: str, max_tokens: int) -> list[str]:
             continue
         for sentence in length.split_sentences(paragraph):
             while estimate_tokens(sentence) > max_tokens:
-                step = max(1, max_tokens * (1 if _CJK.search(sentence) else 3))
+                step = max(1, max_tokens * (1 if CJK_CHAR.search(sentence) else 3))
                 pieces.append(sentence[:step])
                 sentence = sentence[step:]
             pieces.append(sentence)

@@ -21,6 +21,8 @@ said; the QA step compares Whisper's transcript with this normalised text.
 from __future__ import annotations
 
 import re
+
+from factory.text import split_sentences as split_text_sentences
 import unicodedata
 from typing import Callable
 
@@ -348,47 +350,13 @@ _NORMALIZERS: dict[str, Callable[[str], str]] = {"en": normalize_en, "zh": norma
 
 # --- sentences -----------------------------------------------------------------------------
 
-# Words whose period is not a sentence end (in case normalisation left them).
-_NO_SPLIT_AFTER = {"mr", "mrs", "ms", "dr", "prof", "st", "mt", "vs", "e.g", "i.e", "no", "jr", "sr"}
 _MAX_SENTENCE_CHARS = 300
 
 
 def split_sentences(text: str, language: str = "en") -> list[str]:
-    """Cut text into sentences; blank lines always separate. Very long sentences are cut
-    again at ``;``, ``:`` or ``,`` so one breath never runs on for a paragraph."""
-    language = (language or "en").lower()[:2]
-    sentences: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        paragraph = re.sub(r"\s+", " ", paragraph).strip()
-        if not paragraph:
-            continue
-        parts = _split_zh(paragraph) if language == "zh" else _split_en(paragraph)
-        for part in parts:
-            sentences.extend(_cut_long(part))
-    return [s for s in sentences if s]
-
-
-def _split_zh(paragraph: str) -> list[str]:
-    parts = re.split(r"(?<=[。！？!?；])(?![”」』）)\"'])|(?<=[。！？!?][”」』）)\"'])", paragraph)
-    return [p.strip() for p in parts if p.strip()]
-
-
-def _split_en(paragraph: str) -> list[str]:
-    sentences = []
-    start = 0
-    for m in re.finditer(r"[.!?]+[\"')\]]*(?=\s+|$)", paragraph):
-        before = paragraph[start : m.start()].split(" ")[-1].lower()
-        rest = paragraph[m.end() :].lstrip()
-        if m.group(0).startswith(".") and (
-            before.rstrip(".") in _NO_SPLIT_AFTER
-            or re.fullmatch(r"[a-z]", before)  # an initial: "J. K. Rowling"
-            or (rest and rest[0].islower())
-        ):
-            continue
-        sentences.append(paragraph[start : m.end()].strip())
-        start = m.end()
-    sentences.append(paragraph[start:].strip())
-    return [s for s in sentences if s]
+    """Sentences to speak one at a time (``factory.text.split_sentences``); very long ones are
+    cut again at ``;``, ``:`` or ``,`` so one breath never runs on for a paragraph."""
+    return [piece for sentence in split_text_sentences(text, language or "en") for piece in _cut_long(sentence)]
 
 
 def _cut_long(sentence: str) -> list[str]:
