@@ -62,7 +62,8 @@ class JobService:
         if script is not None:
             values["script"] = script
         if writer_request is not None:
-            values["writer_request"] = writer_request
+            rate = writer_request.get("speaking_rate") or self.measured_speaking_rate(params or {}, writer_request.get("language", "en"))
+            values["writer_request"] = {**writer_request, "speaking_rate": rate} if rate else writer_request
         job.values = values
 
         error = None
@@ -87,6 +88,17 @@ class JobService:
 
             enqueue_stage(self.settings, job.id, job.next_stage, priority=priority, trace_id=job.trace_id)
         return job
+
+    def measured_speaking_rate(self, params: dict[str, Any], language: str) -> float | None:
+        """The speaking rate the speak stage measured on the latest published job with the same
+        voice and language, so the writer sizes narrations for the voice that will read them."""
+        voice = params.get("voice") or self.settings.voice
+        for job in self.jobs.list(limit=50, status=JobStatus.PUBLISHED):
+            speech = job.values.get("speech") or {}
+            same_voice = (job.params.get("voice") or self.settings.voice) == voice
+            if same_voice and job.params.get("language", "en") == language and speech.get("units_per_second"):
+                return float(speech["units_per_second"])
+        return None
 
     # --- running (embedded) ----------------------------------------------------------------
     def run(

@@ -254,3 +254,15 @@ def test_review_required_holds_a_passing_job_until_approved(env, portrait_path, 
     assert job.status == JobStatus.PUBLISHED and job.review["decision"] == "approved"
     assert [r.stage for r in service.runs(job.id)][-1] == "publish"
     assert factory("jobs", "approve", job.id).exit_code != 0  # nothing left to approve
+
+
+def test_writer_is_told_the_voices_measured_speaking_rate(env, portrait_path):
+    """After one video with the bundled voice, narrations for that voice are budgeted with the
+    rate the speak stage measured, not the table default."""
+    assert factory("make", "--script", "Twelve new reading rooms open on Monday morning.", "--image", str(portrait_path),
+                   "--no-check", "--keep-crop", "--min-resolution", "384").exit_code == 0
+    service, done = last_job(env)
+    measured = done.values["speech"]["units_per_second"]
+    assert 1.5 < measured < 4.5  # words per second of real Piper speech
+    job = service.submit(image=portrait_path, writer_request={"use_case": "topic", "topic": "Library", "language": "en"})
+    assert job.values["writer_request"]["speaking_rate"] == measured

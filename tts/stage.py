@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from factory.media import MediaError, decode_audio, write_wav
+from factory.text import count_units
 from factory.stages import Stage, StageContext, StageError, StageResult
 from tts.engine import language_code, load_engine, voice_version
 from tts.loudness import is_silent, normalize_loudness
@@ -109,6 +110,9 @@ def speak_script(ctx: StageContext) -> StageResult:
         "engine": engine.name,
         "text": speech.text,
         "source": "tts",
+        # Measured speaking rate of this voice (words/s, characters/s for Chinese) on the script
+        # as written: the writer budgets the next narrations for this voice with it.
+        "units_per_second": round(count_units(script, language) / max(speech.seconds, 1e-3), 3),
     }
     return StageResult(files={"audio": audio}, values={"speech": values})
 
