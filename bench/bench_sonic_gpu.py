@@ -1,7 +1,7 @@
 """Benchmark the Sonic GPU renderer with random full-size weights (prints numbers, not a test).
 
     python bench/bench_sonic_gpu.py --size 512 [--size 1024] [--seconds 10] [--steps 25]
-           [--no-compile] [--attention flash|cudnn|auto|measure] [--compile-vae] [--decode-chunks 2]
+           [--no-compile] [--attention cudnn|flash|auto|measure] [--compile-vae] [--decode-chunks 1]
            [--sweeps] [--json out.json]
 
 Per image size it prints: total seconds for the clip (denoise loop + VAE decode + RIFE + uint8
@@ -289,9 +289,9 @@ def main() -> None:
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--compile-mode", default="default")
     ap.add_argument("--compile-vae", action="store_true")
-    ap.add_argument("--attention", default="flash", help="flash, cudnn, auto, or measure (eager UNet with each)")
+    ap.add_argument("--attention", default="cudnn", help="flash, cudnn, auto, or measure (eager UNet with each)")
     ap.add_argument("--no-check", action="store_true", help="skip the fp32 reference forward")
-    ap.add_argument("--decode-chunks", type=int, default=2, help="VAE chunks of 8 frames per call at 512 px")
+    ap.add_argument("--decode-chunks", type=int, default=1, help="VAE chunks of 8 frames per call at 512 px")
     ap.add_argument("--sweeps", action="store_true")
     ap.add_argument("--compile-only", action="store_true", help="only time the UNet compile (warm-cache check)")
     ap.add_argument("--json", default=None)

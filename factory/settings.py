@@ -61,6 +61,14 @@ class Settings:
     """``cpu`` (the built-in mesh-warp renderer) or ``sonic`` (GPU, official weights)."""
     sonic_model_dir: Path | None = None
     """Folder laid out like Sonic's official ``checkpoints/`` (only for ``renderer = "sonic"``)."""
+    sonic_interpolate: bool = True
+    """Run RIFE frame interpolation (12.5 → 25 fps) when RIFE/flownet.pkl is present."""
+    sonic_compile: str = "auto"
+    """torch.compile of the UNet/VAE blocks, once per worker: ``auto`` (on for CUDA), ``off``, or an
+    inductor mode. The first render per image size compiles (~2.5 min cold, ~15 s with inductor's
+    cache on disk: keep TORCHINDUCTOR_CACHE_DIR on a persistent volume)."""
+    sonic_attention: str = "cudnn"
+    """Preferred fused attention kernel: ``cudnn`` (fastest measured on H100), ``flash`` or ``auto``."""
     sonic_device: str = "cuda"
     """Torch device for the Sonic renderer; a worker started with ``--gpu N`` sees its GPU as cuda:0."""
     voice: str = ""

@@ -121,6 +121,38 @@ def test_tiny_random_model_renders_frames_for_the_whole_audio(tiny_models):
     other = np.stack(list(generate(tiny_models, portrait, None, samples, RenderSettings(inference_steps=2, seed=6))))
     assert not np.array_equal(a, other)
 
+    # RIFE off: every generated frame shown twice; on: the same frames with new ones in between
+    plain = np.stack(list(generate(tiny_models, portrait, None, samples,
+                                   RenderSettings(inference_steps=2, frames_per_window=4, seed=5, interpolate=False))))
+    assert len(plain) == len(a) == 25
+    assert np.array_equal(plain[0:24:2], plain[1:24:2])
+    assert np.array_equal(a[0:24:2], plain[0:24:2])
+    assert not np.array_equal(a[1:23:2], plain[1:23:2])
+
+
+def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
+    """torch.compile per block (eager backend here: dynamo's tracing, no code generation on CI)."""
+    from sonic.gpu.acceleration import compile_unet_regions
+    from sonic.gpu.unet import build_unet, fuse_self_attention, tiny_unet_config
+
+    torch.manual_seed(0)
+    unet = build_unet(tiny_unet_config()).eval()
+    fuse_self_attention(unet)
+    frames = 4
+    x = torch.randn(3, frames, 8, 8, 8)
+    clip, audio = torch.randn(3 * frames, 1, 64), torch.randn(3 * frames, 32, 64)
+    ids, t = torch.tensor([[12.5, 30.0, 20.0]] * 3), torch.tensor(1.0)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1
+    with torch.no_grad():
+        expected = unet(x, t, clip, audio, ids, mask)
+        # fullgraph=True turns any graph break (e.g. a host sync such as .item()) into an error
+        assert compile_unet_regions(unet, mode=None, backend="eager", fullgraph=True) == 38
+        got = unet(x, t, clip, audio, ids, mask)
+        again = unet(x * 0.5, t * 2, clip, audio, ids, mask)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert again.shape == expected.shape and not torch.equal(again, expected)
+
 
 def test_render_stage_with_sonic_and_no_weights_fails_with_the_doctors_message(tmp_path, portrait_path):
     """Asking for Sonic without weights fails the job with instructions; no silent CPU fallback."""
@@ -146,3 +178,18 @@ def test_stage_adapter_renders_the_crop_size_and_exact_frame_count(tiny_models, 
     frames = list(adapter.render(crop, audio, None, RenderParams(inference_steps=10)))
     assert len(frames) == 10
     assert all(f.shape == (100, 100, 3) and f.dtype == np.uint8 for f in frames)
+
+
+def test_acceleration_compiles_on_cuda_by_default_and_never_on_the_cpu(monkeypatch):
+    from factory.settings import Settings
+    from sonic.gpu.acceleration import Acceleration, set_attention_backend
+
+    monkeypatch.delenv("FACTORY_SONIC_COMPILE", raising=False)
+    assert Acceleration.from_settings(Settings.load(), "cpu").compile_mode is None
+    assert Acceleration.from_settings(Settings.load(), "cuda").compile_mode == "default"
+    monkeypatch.setenv("FACTORY_SONIC_COMPILE", "off")
+    assert Acceleration.from_settings(Settings.load(), "cuda").compile_mode is None
+    monkeypatch.setenv("FACTORY_SONIC_COMPILE", "max-autotune-no-cudagraphs")
+    assert Acceleration.from_settings(Settings.load(), "cuda").compile_mode == "max-autotune-no-cudagraphs"
+    with pytest.raises(ValueError, match="unknown attention backend"):
+        set_attention_backend("fastest")

@@ -1,8 +1,8 @@
 """Build or load every network the Sonic renderer needs.
 
 `load_models` reads the official checkpoints (strict key matching against the spec, with a clear
-error); `random_models` builds the same architecture with random weights, full size for benchmarks
-or tiny for CPU tests.
+error; RIFE's flownet.pkl when present); `random_models` builds the same architecture with random
+weights, full size for benchmarks or tiny for CPU tests.
 """
 
 from __future__ import annotations
@@ -33,20 +33,23 @@ def _processors():
 
 
 def _finish(models: SonicModels) -> SonicModels:
-    for m in (models.unet, models.vae, models.image_encoder):
-        m.to(models.device, models.dtype).eval().requires_grad_(False)
+    for m in (models.unet, models.vae, models.image_encoder, models.interpolator):
+        if m is not None:   # the interpolator is optional
+            m.to(models.device, models.dtype).eval().requires_grad_(False)
     for m in (models.whisper_encoder, models.audio_to_tokens, models.audio_to_bucket):
         m.to(models.device, torch.float32).eval().requires_grad_(False)   # fp32 as the official
     return models
 
 
 def random_models(tiny: bool = False, device: str | torch.device = "cpu",
-                  dtype: torch.dtype = torch.float16, seed: int = 0) -> SonicModels:
-    """The Sonic architecture with random weights (tiny: same structure, small widths)."""
+                  dtype: torch.dtype = torch.float16, seed: int = 0, interpolator: bool = True) -> SonicModels:
+    """The Sonic architecture with random weights (tiny: same structure, small widths; RIFE is
+    always full size: it is small)."""
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, WhisperConfig, WhisperModel
 
     from sonic.gpu.audio_models import AudioToBucket, AudioToBucketConfig, AudioToTokens, AudioToTokensConfig
+    from sonic.gpu.rife import FrameInterpolator
     from sonic.gpu.unet import build_unet, tiny_unet_config
 
     torch.manual_seed(seed)
@@ -75,6 +78,7 @@ def random_models(tiny: bool = False, device: str | torch.device = "cpu",
         scheduler=_scheduler(),
         device=torch.device(device),
         dtype=dtype,
+        interpolator=FrameInterpolator() if interpolator else None,
     )
     return _finish(models)
 
@@ -88,12 +92,15 @@ def _load_sonic_file(path: Path, module: torch.nn.Module) -> None:
 
 
 def load_models(model_dir: str | Path | CheckpointPaths, device: str | torch.device = "cuda",
-                dtype: torch.dtype = torch.float16) -> SonicModels:
-    """Load the official checkpoints. Raises CheckpointError listing every missing file or key."""
+                dtype: torch.dtype = torch.float16, interpolate: bool = True) -> SonicModels:
+    """Load the official checkpoints. Raises CheckpointError listing every missing file or key.
+
+    RIFE (`RIFE/flownet.pkl`) is optional: loaded when present and `interpolate` is true."""
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionModelWithProjection, WhisperFeatureExtractor, WhisperModel
 
     from sonic.gpu.audio_models import AudioToBucket, AudioToTokens
+    from sonic.gpu.rife import load_interpolator
     from sonic.gpu.unet import build_unet
 
     paths = model_dir if isinstance(model_dir, CheckpointPaths) else CheckpointPaths.from_dir(model_dir)
@@ -124,6 +131,9 @@ def load_models(model_dir: str | Path | CheckpointPaths, device: str | torch.dev
         scheduler=EulerDiscreteScheduler.from_pretrained(paths.svd_dir, subfolder="scheduler"),
         device=torch.device(device), dtype=dtype,
     )
+    rife = paths.rife_file()
+    if interpolate and rife is not None and rife.is_file():
+        models.interpolator = load_interpolator(rife)
     return _finish(models)
 
 

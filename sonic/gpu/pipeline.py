@@ -10,12 +10,15 @@ Steps (as the official `sonic.py` / `pipeline_sonic.py`, rewritten):
    25 frames whose start shifts by 7 frames per step (so window seams move and vanish); each
    UNet call evaluates three guidance branches in one batch: no image + no audio, image only,
    image + audio; pred = u + 2.0 (image - u) + 7.5 (full - image);
-4. VAE temporal decode in chunks of 8 frames, several chunks per call; frames streamed out.
+4. VAE temporal decode in chunks of 8 frames, several chunks per call; frames streamed out;
+5. RIFE (`rife.py`) inserts the frame half-way between every two generated frames: 12.5 -> 25 fps.
 
 What differs from the official code, on purpose: the loop has no host syncs (window indices,
 motion buckets and guidance scales are prepared up front); latents are kept in fp32 between steps
-(the official keeps fp16; the UNet itself runs in fp16 like the official); RIFE 2x interpolation
-is not implemented yet: each 12.5 fps frame is shown twice to give 25 fps.
+(the official keeps fp16; the UNet itself runs in fp16 like the official); the face mask is
+resized to every UNet level once per render, not once per call; RIFE runs batched in fp16 (the
+official: one pair per call in fp32). Without RIFE weights (or with `interpolate=False`) each
+12.5 fps frame is shown twice.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ class SonicModels:
     scheduler: Any                # diffusers EulerDiscreteScheduler (only for its sigma table)
     device: torch.device
     dtype: torch.dtype = torch.float16
-    unet_call: Callable[..., torch.Tensor] | None = None   # compiled UNet, when enabled
+    unet_call: Callable[..., torch.Tensor] | None = None   # a wrapper around the UNet (e.g. timing), when set
+    interpolator: Any = None      # sonic.gpu.rife.FrameInterpolator, when RIFE weights are present
 
 
 @dataclass
@@ -64,7 +68,9 @@ class RenderSettings:
     audio_guidance: float = DEFAULTS.audio_guidance
     fps: float = DEFAULTS.generation_fps
     decode_chunk_size: int = DEFAULTS.decode_chunk_size
-    decode_chunks_per_call: int = 1     # >1: same function, fewer launches, more memory (5: ~25 GiB peak at 512 px)
+    decode_chunks_per_call: int = 1     # at 512 px (fewer when larger): >1 is the same function, ~4 GiB more each
+    interpolate: bool = DEFAULTS.use_interframe   # RIFE 12.5 -> 25 fps when models.interpolator is loaded
+    interpolation_pairs_per_call: int = 32        # at 512 px (fewer when larger)
     ip_scale: float = DEFAULTS.ip_audio_scale
     seed: int = DEFAULTS.seed
     timings: dict[str, float] = field(default_factory=dict)
@@ -168,7 +174,11 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
     tokens, silent = tokens.to(dt), silent.to(dt)
     mask = None
     if face_mask is not None:
-        mask = torch.from_numpy(face_mask.astype(np.float32)).to(dev, dt)[None, None]
+        from sonic.gpu.unet import face_mask_pyramid
+
+        full_mask = torch.from_numpy(face_mask.astype(np.float32)).to(dev, dt)[None, None]
+        levels = len(models.unet.config.block_out_channels)
+        mask = face_mask_pyramid(full_mask, *ref_latents.shape[-2:], levels, dt)
     buckets = buckets * settings.dynamic_scale
     unet = models.unet_call or models.unet
 
@@ -210,7 +220,7 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
 
 @torch.no_grad()
 def decode(models: SonicModels, latents: torch.Tensor, settings: RenderSettings) -> Iterator[torch.Tensor]:
-    """VAE temporal decode, chunk by chunk; yields (k, H, W, 3) uint8 frames on the CPU."""
+    """VAE temporal decode, chunk by chunk; yields (k, 3, H, W) float32 frames in [0, 1] on the GPU."""
     chunk = settings.decode_chunk_size
     n = latents.shape[0]
     full = (n // chunk) * chunk
@@ -225,24 +235,50 @@ def decode(models: SonicModels, latents: torch.Tensor, settings: RenderSettings)
         part = latents[start : start + size].to(models.dtype)
         frames_per_clip = chunk if size % chunk == 0 else size
         images = models.vae.decode(part, num_frames=frames_per_clip).sample
-        images = ((images.float() * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
-        yield images.permute(0, 2, 3, 1).cpu()
+        yield (images.float() * 0.5 + 0.5).clamp(0, 1)
 
 
-def to_25fps(frames: Iterator[torch.Tensor], total: int) -> Iterator[np.ndarray]:
-    """Show each 12.5-fps frame twice and pad with the last frame to exactly `total` frames."""
+def to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """(k, 3, H, W) floats in [0, 1] -> (k, H, W, 3) uint8 on the CPU, truncating as the official writer."""
+    return (frames * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def to_25fps(models: SonicModels, chunks: Iterator[torch.Tensor], total: int,
+             settings: RenderSettings) -> Iterator[np.ndarray]:
+    """12.5-fps frame chunks -> exactly `total` frames at 25 fps: RIFE middles between neighbours
+    when the interpolator is loaded and enabled, else each frame twice; padded with the last frame."""
+    if settings.interpolate and models.interpolator is not None:
+        stream = _interpolated(models.interpolator, chunks, settings.interpolation_pairs_per_call)
+    else:
+        stream = (c.repeat_interleave(2, dim=0) for c in chunks)
     produced = 0
     last = None
-    for batch in frames:
-        for frame in batch.numpy():
-            for _ in range(2):
-                if produced < total:
-                    produced += 1
-                    yield frame
+    for batch in stream:
+        for frame in to_uint8(batch):
+            if produced < total:
+                produced += 1
+                yield frame
             last = frame
     while last is not None and produced < total:
         produced += 1
         yield last
+
+
+def _interpolated(net: Any, chunks: Iterator[torch.Tensor], pairs_at_512: int) -> Iterator[torch.Tensor]:
+    """RIFE over the stream; the pair batch size follows the frame size, known at the first chunk."""
+    from sonic.gpu.rife import interpolate_stream, pairs_per_call_for
+
+    iterator = iter(chunks)
+    first = next(iterator, None)
+    if first is None:
+        return
+    pairs = pairs_per_call_for(*first.shape[-2:], pairs_at_512)
+
+    def all_chunks() -> Iterator[torch.Tensor]:
+        yield first
+        yield from iterator
+
+    yield from interpolate_stream(net, all_chunks(), pairs)
 
 
 def generate(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | None, samples: np.ndarray,
@@ -250,7 +286,7 @@ def generate(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | 
     """All frames at 25 fps as (H, W, 3) uint8 arrays; as many frames as the audio lasts."""
     settings = settings or RenderSettings()
     latents, frames_25 = denoise(models, portrait, face_mask, samples, settings, noise)
-    return to_25fps(decode(models, latents, settings), frames_25)
+    return to_25fps(models, decode(models, latents, settings), frames_25, settings)
 
 
 def face_mask_for(box: tuple[float, float, float, float], height: int, width: int,

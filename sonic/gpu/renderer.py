@@ -1,7 +1,8 @@
 """`SonicRenderer`: the GPU talking-head renderer behind the render stage.
 
-One model per worker process (`get_renderer`): loading ~4 GB of weights and warming kernels
-is paid once, not per job. `render` yields 25-fps RGB frames as they are decoded, so a long video
+One model per worker process (`get_renderer`): loading ~4 GB of weights, the speed settings
+(`acceleration.py`: fused attention projections, attention kernel, regional torch.compile) and the
+first render's compile are paid once per worker, not per job. `render` yields 25-fps RGB frames as they are decoded, so a long video
 never holds all its frames in memory.
 """
 
@@ -19,8 +20,14 @@ class SonicRenderer:
     name = "sonic-gpu"
     fps = 25
 
-    def __init__(self, model_dir: str | Path | None, device: str = "cuda", models: Any = None):
-        """Load the official checkpoints from `model_dir` (or take prepared `models`, e.g. random ones)."""
+    def __init__(self, model_dir: str | Path | None, device: str = "cuda", models: Any = None,
+                 interpolate: bool = True, acceleration: Any = None):
+        """Load the official checkpoints from `model_dir` (or take prepared `models`, e.g. random ones).
+
+        interpolate: run RIFE when `RIFE/flownet.pkl` is present (else frames are shown twice).
+        acceleration: a `sonic.gpu.acceleration.Acceleration`; None reads the sonic_compile and
+        sonic_attention settings (compiling is on by default on CUDA, off on the CPU).
+        """
         if models is None:
             report = doctor(model_dir)
             if not report.ok:
@@ -29,8 +36,12 @@ class SonicRenderer:
                 raise StageError(report.message())
             from sonic.gpu.models import load_models
 
-            models = load_models(model_dir, device=device)
+            models = load_models(model_dir, device=device, interpolate=interpolate)
+        from sonic.gpu.acceleration import accelerate
+
+        self.acceleration = accelerate(models, acceleration)
         self.models = models
+        self.interpolate = interpolate
         self.last_peak_memory_gib: float | None = None
 
     def render(
@@ -59,7 +70,8 @@ class SonicRenderer:
             raise ValueError(f"portrait sides must be multiples of 64, got {portrait.shape[:2]}")
         samples = _resample_16k(audio, sample_rate)
         mask = face_mask_for(face_box, *portrait.shape[:2]) if face_box is not None else None
-        settings = RenderSettings(inference_steps=inference_steps, dynamic_scale=dynamic_scale, seed=seed)
+        settings = RenderSettings(inference_steps=inference_steps, dynamic_scale=dynamic_scale, seed=seed,
+                                  interpolate=self.interpolate)
         cuda = self.models.device.type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats(self.models.device)
@@ -78,14 +90,14 @@ def _resample_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.interp(target, np.arange(len(audio)), audio).astype(np.float32)
 
 
-_RENDERERS: dict[tuple[str, str], SonicRenderer] = {}
+_RENDERERS: dict[tuple[str, str, bool], SonicRenderer] = {}
 
 
-def get_renderer(model_dir: str | Path, device: str = "cuda") -> SonicRenderer:
+def get_renderer(model_dir: str | Path, device: str = "cuda", interpolate: bool = True, acceleration: Any = None) -> SonicRenderer:
     """The process-wide renderer for these weights (loaded on first use, then reused)."""
-    key = (str(Path(model_dir).resolve()), device)
+    key = (str(Path(model_dir).resolve()), device, interpolate)
     if key not in _RENDERERS:
-        _RENDERERS[key] = SonicRenderer(model_dir, device=device)
+        _RENDERERS[key] = SonicRenderer(model_dir, device=device, interpolate=interpolate, acceleration=acceleration)
     return _RENDERERS[key]
 
 
@@ -98,10 +110,12 @@ class StageRenderer:
     """
 
     name = "sonic"
-    version = "1"
 
     def __init__(self, sonic: SonicRenderer):
         self.sonic = sonic
+        # part of the render cache key: RIFE on/off gives different videos
+        rife = sonic.interpolate and sonic.models.interpolator is not None
+        self.version = "2-rife" if rife else "2"
 
     def render(self, image_rgb: np.ndarray, audio_path: Path, speech: Any, params: Any, progress: Any = None) -> Iterator[np.ndarray]:
         import cv2
@@ -133,4 +147,7 @@ def create_renderer(settings: Any) -> StageRenderer:
         from factory.stages import StageError
 
         raise StageError(doctor(None).message() + "\n  Set FACTORY_SONIC_MODEL_DIR to Sonic's checkpoints/ folder.")
-    return StageRenderer(get_renderer(settings.sonic_model_dir, settings.sonic_device))
+    from sonic.gpu.acceleration import Acceleration
+
+    acceleration = Acceleration.from_settings(settings, settings.sonic_device)
+    return StageRenderer(get_renderer(settings.sonic_model_dir, settings.sonic_device, settings.sonic_interpolate, acceleration))

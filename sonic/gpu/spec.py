@@ -197,8 +197,8 @@ def doctor(model_dir: str | Path | CheckpointPaths | None) -> DoctorReport:
         report.present["RIFE flownet (optional)"] = str(rife)
     else:
         report.notes.append(
-            "RIFE/flownet.pkl not found (optional); this renderer does not run RIFE yet and "
-            "repeats each 12.5 fps frame to reach 25 fps"
+            "RIFE/flownet.pkl not found (optional): without it each 12.5 fps frame is shown twice "
+            "instead of interpolating the frame between (the official output uses RIFE)"
         )
     report.notes.append("Sonic weights are licensed CC BY-NC-SA 4.0 (non-commercial use only)")
     return report

@@ -56,20 +56,26 @@ class SonicContext:
     audio_spatial: torch.Tensor       # (B*F, 32, 1024) audio tokens per frame
     clip_temporal: torch.Tensor       # (B, 1, 1024) frame mean
     audio_temporal: torch.Tensor      # (B, 32, 1024) frame mean
-    face_mask: torch.Tensor | None    # (1, 1, H, W) in [0, 1], image resolution
+    face_masks: dict[int, torch.Tensor] | None   # feature-map positions -> (1, L, 1) mask, see face_mask_pyramid
     ip_scale: float = 1.0
-    _masks: dict[int, torch.Tensor] = field(default_factory=dict)
 
-    def mask_for(self, num_queries: int, dtype: torch.dtype) -> torch.Tensor | None:
+    def mask_for(self, num_queries: int) -> torch.Tensor | None:
         """The face mask resized to a feature map of `num_queries` positions: (1, L, 1)."""
-        if self.face_mask is None:
-            return None
-        if num_queries not in self._masks:
-            from diffusers.image_processor import IPAdapterMaskProcessor
+        return None if self.face_masks is None else self.face_masks[num_queries]
 
-            small = IPAdapterMaskProcessor.downsample(self.face_mask[:, 0], 1, num_queries, 1)
-            self._masks[num_queries] = small.to(dtype)
-        return self._masks[num_queries]
+
+def face_mask_pyramid(face_mask: torch.Tensor, latent_height: int, latent_width: int, levels: int,
+                      dtype: torch.dtype) -> dict[int, torch.Tensor]:
+    """The face mask (1, 1, H, W) resized once per render to every UNet level (the official resize:
+    bicubic to the feature map, as diffusers' IP-adapter mask processor does). Done before the
+    denoising loop, so the UNet call itself holds no resizes and no Python-side shape logic."""
+    from diffusers.image_processor import IPAdapterMaskProcessor
+
+    masks = {}
+    for level in range(levels):
+        queries = (latent_height >> level) * (latent_width >> level)
+        masks[queries] = IPAdapterMaskProcessor.downsample(face_mask[:, 0], 1, queries, 1).to(dtype)
+    return masks
 
 
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -136,7 +142,7 @@ class SonicTransformer(TransformerSpatioTemporalModel):
 
         frame_index = torch.arange(num_frames, device=h.device).repeat(batch)
         frame_emb = self.time_pos_embed(self.time_proj(frame_index).to(h.dtype))[:, None, :]
-        mask = ctx.mask_for(height * width, h.dtype)
+        mask = ctx.mask_for(height * width)
 
         for block, temporal in zip(self.transformer_blocks, self.temporal_transformer_blocks):
             # spatial block (BasicTransformerBlock, layer_norm variant)
@@ -172,10 +178,13 @@ class SonicUNet(UNetSpatioTemporalConditionModel):
         clip_embeds: torch.Tensor,        # (B*F, 1, 1024)
         audio_tokens: torch.Tensor,       # (B*F, 32, 1024)
         added_time_ids: torch.Tensor,     # (B, 3): fps, motion bucket, expression value
-        face_mask: torch.Tensor | None = None,
+        face_mask: torch.Tensor | dict[int, torch.Tensor] | None = None,   # (1,1,H,W) or face_mask_pyramid(...)
         ip_scale: float = 1.0,
     ) -> torch.Tensor:
         batch, frames = sample.shape[:2]
+        if isinstance(face_mask, torch.Tensor):
+            face_mask = face_mask_pyramid(face_mask, sample.shape[-2], sample.shape[-1],
+                                          len(self.config.block_out_channels), sample.dtype)
         t_emb = self.time_proj(timestep.reshape(-1).expand(batch)).to(sample.dtype)
         emb = self.time_embedding(t_emb)
         time_embeds = self.add_time_proj(added_time_ids.flatten()).reshape(batch, -1).to(emb.dtype)
@@ -187,7 +196,7 @@ class SonicUNet(UNetSpatioTemporalConditionModel):
             audio_spatial=audio_tokens,
             clip_temporal=clip_embeds.reshape(batch, frames, *clip_embeds.shape[1:]).mean(1),
             audio_temporal=audio_tokens.reshape(batch, frames, *audio_tokens.shape[1:]).mean(1),
-            face_mask=face_mask,
+            face_masks=face_mask,
             ip_scale=ip_scale,
         )
         indicator = torch.zeros(batch, frames, dtype=sample.dtype, device=sample.device)
