@@ -27,6 +27,7 @@ class BatchRow:
     number: int
     """1-based row number in the file (as an editor would count it)."""
     image: Path
+    language: str = "en"
     script: str | None = None
     writer_request: dict[str, Any] | None = None
     problem: str | None = None
@@ -51,19 +52,23 @@ def plan_rows(rows: list[dict[str, Any]], default_image: Path | None, language: 
     """Turn raw rows into what ``JobService.submit`` needs, noting rows that cannot be used."""
     planned = []
     for number, row in enumerate(rows, start=1):
-        image = Path(row["image"]) if row.get("image") else default_image
-        if image is not None and not image.is_absolute():
-            image = base / image
+        # Only a row's own image is relative to the rows file; --image is as the user typed it.
+        image = (base / row["image"] if not Path(row["image"]).is_absolute() else Path(row["image"])) if row.get("image") else default_image
         lang = row.get("language") or language
-        target = float(row["seconds"]) if row.get("seconds") else seconds
-        item = BatchRow(number=number, image=image or Path(), fields=row)
+        item = BatchRow(number=number, image=image or Path(), language=lang, fields=row)
+        try:
+            target = float(row["seconds"]) if row.get("seconds") else seconds
+        except (TypeError, ValueError):
+            item.problem = f"seconds must be a number, got {row['seconds']!r}"
+            planned.append(item)
+            continue
         if image is None:
             item.problem = "no image: give the batch an --image or the row an image column"
         elif row.get("script"):
             item.script = str(row["script"])
         elif row.get("topic"):
             item.writer_request = {"use_case": "topic", "topic": row["topic"], "summary": row.get("summary", ""),
-                                   "language": lang, "target_seconds": target or 30}
+                                   "language": lang, "target_seconds": target}
         elif any(k in row for k in ("name", "features", "price")):
             features = row.get("features") or []
             if isinstance(features, str):
@@ -71,7 +76,7 @@ def plan_rows(rows: list[dict[str, Any]], default_image: Path | None, language: 
             product = {k: row[k] for k in ("name", "price", "promotion", "currency") if row.get(k)}
             product["features"] = features
             # A row without a name still becomes a job: the writer refuses it with its own message.
-            item.writer_request = {"use_case": "product", "product": product, "language": lang, "target_seconds": target or 30}
+            item.writer_request = {"use_case": "product", "product": product, "language": lang, "target_seconds": target}
         else:
             item.problem = "nothing to say: the row needs a script, a topic or a product name"
         planned.append(item)

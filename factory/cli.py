@@ -40,7 +40,7 @@ class LazyGroup(click.Group):
             module, attr = LAZY_COMMANDS[name].split(":")
             try:
                 return getattr(importlib.import_module(module), attr)
-            except (ImportError, AttributeError) as exc:
+            except ModuleNotFoundError as exc:  # an optional part not installed; real bugs still raise
                 reason = f"not available here: {exc}"
 
                 @click.command(name, help=f"({reason})", context_settings={"ignore_unknown_options": True})
@@ -150,7 +150,7 @@ def render_options(f):
 @click.option("--summary", help="Optional summary to go with --topic.")
 @click.option("--source-file", type=click.Path(exists=True, dir_okay=False), help="A policy document: the LLM explains only what it says.")
 @click.option("--product-file", type=click.Path(exists=True, dir_okay=False), help="A product row as JSON (name, features, price, promotion): a 20–40 s pitch.")
-@click.option("--seconds", "target_seconds", type=click.FloatRange(5, 300), help="Target narration length for --topic/--source-file/--product-file.")
+@click.option("--seconds", "target_seconds", type=click.FloatRange(5, 300), help="Target narration length for --topic/--source-file/--product-file [default: the template's: 40 s topic, 75 s policy, 30 s product].")
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False), help="The portrait photo (JPEG/PNG/WebP).")
 @click.option("--voice", help="Piper voice: a path to a .onnx voice file (default: the bundled en_US voice).")
 @click.option("--language", default="en", show_default=True, type=click.Choice(["en", "zh"]))
@@ -177,6 +177,8 @@ def make(ctx: click.Context, script_text, script_file, audio, topic, summary, so
         params["voice"] = voice
 
     service = open_service(ctx)
+    if no_cache and service.settings.distributed:
+        raise click.UsageError("--no-cache works in embedded mode only: workers decide caching in distributed mode")
     job = service.submit(
         image=image, script=script_text, audio=audio, writer_request=writer_request, params=params,
         check=False if no_check else None,
@@ -195,16 +197,16 @@ def make(ctx: click.Context, script_text, script_file, audio, topic, summary, so
 
 def _writer_request(topic, summary, source_file, product_file, target_seconds, language):
     if topic is not None:
-        return {"use_case": "topic", "topic": topic, "summary": summary or "", "language": language, "target_seconds": target_seconds or 30}
+        return {"use_case": "topic", "topic": topic, "summary": summary or "", "language": language, "target_seconds": target_seconds}
     if source_file:
         text = Path(source_file).read_text(encoding="utf-8")
-        return {"use_case": "policy", "source": text, "language": language, "target_seconds": target_seconds or 75}
+        return {"use_case": "policy", "source": text, "language": language, "target_seconds": target_seconds}
     if product_file:
         try:
             row = json.loads(Path(product_file).read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--product-file") from None
-        return {"use_case": "product", "product": row, "language": language, "target_seconds": target_seconds or 30}
+        return {"use_case": "product", "product": row, "language": language, "target_seconds": target_seconds}
     return None
 
 
@@ -218,7 +220,8 @@ def _follow(service, job_id: str, printer: ProgressPrinter):
         job = service.get(job_id)
         runs = [r for r in service.runs(job_id) if r.finished_at]
         for r in runs[seen:] if printer else []:
-            printer.stage_done(Outcome(job_id, r.stage, r.status, seconds=r.seconds or 0.0, error=None if r.status in ("done", "cached") else r.error))
+            first_line = (r.error or "").splitlines()[0] if r.error else None  # never a traceback
+            printer.stage_done(Outcome(job_id, r.stage, r.status, seconds=r.seconds or 0.0, error=None if r.status in ("done", "cached") else first_line))
         seen = len(runs)
         if job.status in JobStatus.FINAL:
             return job
@@ -303,7 +306,7 @@ def batch(ctx: click.Context, rows, image, language, target_seconds, voice, out_
             click.echo(f"row {row.number}: skipped — {row.problem}", err=True)
             continue
         job = service.submit(image=row.image, script=row.script, writer_request=row.writer_request,
-                             params=params, check=False if no_check else None, batch=batch_id)
+                             params={**params, "language": row.language}, check=False if no_check else None, batch=batch_id)
         jobs.append((row.number, job.id))
     click.echo(f"{batch_id}: {len(jobs)} job(s) from {len(planned)} row(s)", err=True)
 
@@ -340,11 +343,12 @@ def jobs() -> None:
 
 
 @jobs.command("list")
-@click.option("--status", help="Only jobs with this status (queued, running, published, failed, needs_review, dead).")
+@click.option("--status", type=click.Choice(["queued", "running", "published", "failed", "needs_review", "dead"]), help="Only jobs with this status.")
 @click.option("--batch", help="Only jobs of this batch.")
 @click.option("--limit", default=20, show_default=True)
 @click.pass_context
 def jobs_list(ctx: click.Context, status: str | None, batch: str | None, limit: int) -> None:
+    """The newest jobs: id, created, status, next stage, error."""
     service = open_service(ctx)
     rows = service.list(limit=limit, status=status, batch=batch)
     if not rows:
@@ -361,6 +365,7 @@ def jobs_list(ctx: click.Context, status: str | None, batch: str | None, limit: 
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
+    """One job: plan, params, files, each stage's attempts and seconds, error or review reason."""
     service = open_service(ctx)
     try:
         job = service.get(job_id)

@@ -25,6 +25,12 @@ class MediaError(StageError):
     """An input file that cannot be used, with a reason an editor understands."""
 
 
+def reason(exc: BaseException) -> str:
+    """The decoder's complaint without the temporary file path it likes to append."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '/")[0].split(" '/")[0].strip() or type(exc).__name__
+
+
 # --- images -------------------------------------------------------------------------------
 
 
@@ -50,7 +56,7 @@ def load_image(path: str | Path, max_pixels: int = 40_000_000) -> np.ndarray:
     except UnidentifiedImageError:
         raise MediaError(f"{path.name} is not an image we can read (use JPEG, PNG or WebP).") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise MediaError(f"The image {path.name} is damaged or truncated ({exc}).") from None
+        raise MediaError(f"The image {path.name} is damaged or truncated ({reason(exc)}).") from None
 
 
 def save_image(path: str | Path, rgb: np.ndarray) -> None:
@@ -76,7 +82,7 @@ def decode_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.n
     try:
         container = av.open(str(path))
     except (av.FFmpegError, UnicodeDecodeError) as exc:
-        raise MediaError(f"{path.name} is not an audio file we can read ({exc}).") from None
+        raise MediaError(f"{path.name} is not an audio file we can read ({reason(exc)}).") from None
     with container:
         if not container.streams.audio:
             raise MediaError(f"{path.name} has no audio track.")
@@ -92,7 +98,7 @@ def decode_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.n
                 chunks.append(out.to_ndarray().reshape(-1))
         except av.FFmpegError as exc:
             if not chunks:
-                raise MediaError(f"The audio file {path.name} is damaged ({exc}).") from None
+                raise MediaError(f"The audio file {path.name} is damaged ({reason(exc)}).") from None
     if not chunks:
         raise MediaError(f"The audio file {path.name} contains no sound.")
     samples = np.concatenate(chunks).astype(np.float32)
@@ -228,7 +234,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     try:
         container = av.open(str(path))
     except av.FFmpegError as exc:
-        raise MediaError(f"{Path(path).name} is not a video we can read ({exc}).") from None
+        raise MediaError(f"{Path(path).name} is not a video we can read ({reason(exc)}).") from None
     with container:
         if not container.streams.video:
             raise MediaError(f"{Path(path).name} has no video track.")

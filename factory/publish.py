@@ -1,6 +1,7 @@
 """The publish stage: put the finished video (and its subtitles) where editors pick it up.
 
-Publishing is idempotent: the target name is the job id, so a redelivered message rewrites the
+With ``review_required`` set, every job stops here until an editor approves it (whatever
+stages it ran), then this stage runs again and publishes. Publishing is idempotent: the target name is the job id, so a redelivered message rewrites the
 same file, and the runner marks the job ``published`` exactly once (in the same transaction
 that finishes this stage).
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 
-from factory.stages import Stage, StageContext, StageResult
+from factory.stages import ReviewRequired, Stage, StageContext, StageResult
 
 PUBLISHED_FILES = {"video": ".mp4", "subtitles_srt": ".srt", "subtitles_vtt": ".vtt"}
 
 
 def publish(ctx: StageContext) -> StageResult:
+    if ctx.settings.review_required and not ctx.values.get("approved"):
+        raise ReviewRequired("approval required: an editor must approve this video before it is published")
     target_dir = ctx.settings.resolved_publish_dir
     target_dir.mkdir(parents=True, exist_ok=True)
     urls = {}

@@ -126,8 +126,11 @@ def run_stage(
 
     except ReviewRequired as exc:
         run = jobs.finish_run(run, "review", error=str(exc), cache_key=key)
+        # Approval resumes after the stage when it finished (its result is kept), else re-runs it.
+        resume_at = following_stage(job, stage_name) if exc.result is not None else stage_name
+        review = {"stage": stage_name, "resume_at": resume_at, "reason": str(exc), **exc.details}
         _stop_or_rewind(jobs, artifacts, job_id, exc.result, status=JobStatus.NEEDS_REVIEW, next_stage=None,
-                        error=f"{stage_name}: {exc}", review={"stage": stage_name, "reason": str(exc), **exc.details})
+                        error=f"{stage_name}: {exc}", review=review)
         return Outcome(job_id, stage_name, "review", seconds=run.seconds or 0.0, error=str(exc))
 
     except Rerun as exc:
@@ -141,6 +144,11 @@ def run_stage(
         run = jobs.finish_run(run, "error", error=detail + "\n" + traceback.format_exc(limit=8), cache_key=key)
         jobs.update(job_id, status=JobStatus.QUEUED)
         return Outcome(job_id, stage_name, "error", next_stage=stage_name, seconds=run.seconds or 0.0, error=detail)
+
+    except BaseException:  # Ctrl-C or shutdown: leave the job ready to run this stage again
+        jobs.finish_run(run, "interrupted", error="interrupted", cache_key=key)
+        jobs.update(job_id, status=JobStatus.QUEUED)
+        raise
 
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -238,7 +246,7 @@ def run_job(
         if on_stage:
             on_stage(outcome)
         if outcome.retryable:
-            if jobs.attempts(job_id, stage_name) >= settings.stage_max_attempts:
+            if jobs.failed_attempts(job_id, stage_name) >= settings.stage_max_attempts:
                 give_up(jobs, job_id, stage_name, outcome.error or "internal error")
                 break
             continue

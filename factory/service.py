@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +20,8 @@ from factory.runner import Outcome, run_job
 from factory.settings import Settings
 from factory.stages import ProgressFn
 from factory.store import Job, JobStatus, JobStore, StageRun, new_job_id
+
+log = logging.getLogger(__name__)
 
 # Queue priorities (higher first): an editor waiting for one video overtakes batch rows.
 EDITOR_PRIORITY = 5
@@ -86,7 +89,12 @@ class JobService:
         if enqueue and job.next_stage and self.settings.distributed:
             from queues.broker import enqueue_stage
 
-            enqueue_stage(self.settings, job.id, job.next_stage, priority=priority, trace_id=job.trace_id)
+            try:
+                enqueue_stage(self.settings, job.id, job.next_stage, priority=priority, trace_id=job.trace_id)
+            except Exception as exc:  # noqa: BLE001 — any broker failure: the job must not sit queued unseen
+                log.exception("could not enqueue job %s", job.id)
+                return self.jobs.update(job.id, status=JobStatus.FAILED, next_stage=None,
+                                        error=f"submit: the job could not be queued (message broker unreachable: {type(exc).__name__}). Try again.")
         return job
 
     def measured_speaking_rate(self, params: dict[str, Any], language: str) -> float | None:
@@ -97,7 +105,7 @@ class JobService:
             speech = job.values.get("speech") or {}
             same_voice = (job.params.get("voice") or self.settings.voice) == voice
             if same_voice and job.params.get("language", "en") == language and speech.get("units_per_second"):
-                return float(speech["units_per_second"])
+                return round(float(speech["units_per_second"]), 1)  # coarse: keeps the writer's cache useful
         return None
 
     # --- running (embedded) ----------------------------------------------------------------
@@ -130,10 +138,11 @@ class JobService:
         with self.jobs.locked(job_id) as (session, job):
             if job.status != JobStatus.NEEDS_REVIEW:
                 raise ValueError(f"job {job_id} is {job.status}, not waiting for review")
-            held_at = (job.review or {}).get("stage", job.plan[0])
-            job.next_stage = following_stage(job, held_at)
+            review = job.review or {}
+            job.next_stage = review.get("resume_at") or following_stage(job, review.get("stage", job.plan[0]))
             job.status = JobStatus.QUEUED if job.next_stage else JobStatus.PUBLISHED
-            job.review = {**(job.review or {}), "decision": "approved"}
+            job.review = {**review, "decision": "approved"}
+            job.values = {**job.values, "approved": True}  # the publish stage's approval check
             job.error = None
             session.add(job)
             session.commit()

@@ -108,7 +108,7 @@ class Settings:
     review_required: bool = False
     """Hold every passing job for an editor's approval instead of publishing it."""
 
-    # --- stage time limits (seconds), used by the runner and the workers ----------------
+    # --- stage time limits (seconds), enforced by queue workers (embedded runs have none) ---
     stage_time_limits: dict[str, float] = field(
         default_factory=lambda: {"render": 300.0, "check": 300.0, "write": 300.0, "speak": 300.0}
     )
@@ -137,7 +137,7 @@ class Settings:
         for f in dataclasses.fields(cls):
             if f.name in values:
                 setattr(settings, f.name, _coerce(f.name, getattr(settings, f.name), values[f.name]))
-        settings.data_dir = Path(settings.data_dir).expanduser()
+        settings.data_dir = Path(settings.data_dir or _default_data_dir()).expanduser()
         return settings
 
     # Derived locations: computed, never stored, so they follow data_dir.
@@ -168,6 +168,8 @@ class Settings:
 
 def _coerce(name: str, current: Any, value: Any) -> Any:
     """Turn a TOML or environment value into the type of the field's default."""
+    if isinstance(current, dict) and isinstance(value, dict):
+        return {**current, **value}  # override some stage limits, keep the others
     if not isinstance(value, str):
         return value
     if isinstance(current, bool):
@@ -184,9 +186,9 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         items = [item.strip() for item in value.split(",") if item.strip()]
         return [float(i) for i in items] if current and isinstance(current[0], float) else items
     if isinstance(current, dict):
-        # FACTORY_STAGE_TIME_LIMITS="render=600,check=120"
+        # FACTORY_STAGE_TIME_LIMITS="render=600,check=120": the stages named change, the rest keep theirs
         pairs = (item.split("=", 1) for item in value.split(",") if item.strip())
-        return {k.strip(): float(v) for k, v in pairs}
+        return {**current, **{k.strip(): float(v) for k, v in pairs}}
     if isinstance(current, Path) or name.endswith("_dir"):
         return Path(value) if value else None
     return value

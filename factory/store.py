@@ -1,6 +1,6 @@
 """The job store: the source of truth for every job, in SQLite (default) or PostgreSQL.
 
-Three tables, created and upgraded by Alembic migrations (``factory/migrations``):
+Four tables, created and upgraded by Alembic migrations (``factory/migrations``):
 
 * ``jobs``        one row per video: status, plan, where in the plan it is, params, the names of
                   its artifacts (content hashes) and small JSON values, the error or review reason;
@@ -67,7 +67,8 @@ class StageRun(SQLModel, table=True):
     job_id: str = Field(foreign_key="jobs.id", index=True, max_length=32)
     stage: str = Field(max_length=32)
     attempt: int = 1
-    status: str = Field(default="running", max_length=20)  # running | done | cached | failed | error
+    status: str = Field(default="running", max_length=20)
+    """running | done | cached | failed | review | rerun | error | interrupted"""
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     seconds: float | None = None
@@ -166,6 +167,15 @@ class JobStore:
 
     def attempts(self, job_id: str, stage: str) -> int:
         return sum(1 for r in self.runs(job_id) if r.stage == stage)
+
+    def failed_attempts(self, job_id: str, stage: str) -> int:
+        """Crashes of ``stage`` in a row, since it last finished or was sent back (a QA re-render
+        starts a fresh retry budget): what ``stage_max_attempts`` limits."""
+        streak = 0
+        for run in self.runs(job_id):
+            if run.stage == stage:
+                streak = streak + 1 if run.status in ("error", "interrupted") else 0
+        return streak
 
     def begin_stage(self, job_id: str, stage: str, worker: str | None = None) -> tuple[Job, StageRun | None]:
         """In one locked transaction: if ``stage`` is the job's next stage, mark the job running

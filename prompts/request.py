@@ -20,7 +20,7 @@ class NarrationRequest:
     language: str = "en"
     """"en" or "zh" (the narration's language; the source may be in either)."""
     target_seconds: float | None = None
-    """Spoken length wanted; None takes the use case's default (75 / 40 / 30 s)."""
+    """Spoken length wanted; None takes the template's default_target_seconds (policy 75, topic 40, product 30 s)."""
     source: str = ""
     """policy: the document text."""
     topic: str = ""

@@ -1,7 +1,7 @@
 """``factory check VIDEO``: the QA report for any MP4, in the terminal or as JSON.
 
-Mount on the main group with ``main.add_command(qa.cli.check)``; importing this module is
-cheap (click only): the heavy work is imported inside the command.
+``factory/cli.py`` loads it lazily (``LAZY_COMMANDS``); importing this module is cheap (click
+only): the heavy work is imported inside the command.
 """
 
 from __future__ import annotations

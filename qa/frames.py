@@ -57,7 +57,7 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
     import cv2
 
     from factory.faces import FaceMesh, face_height, mouth_opening
-    from factory.media import MediaError, read_video_frames
+    from factory.media import MediaError, read_video_frames, reason
 
     options = options or ScanOptions()
     mouth: list[float] = []
@@ -100,7 +100,7 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
                     progress(index)
         except Exception as exc:  # PyAV raises its own error types for damaged streams
             if isinstance(exc, MediaError) or not mouth:
-                raise MediaError(f"The video {Path(path).name} cannot be decoded ({exc}).") from None
+                raise MediaError(f"The video {Path(path).name} cannot be decoded ({reason(exc)}).") from None
             # Keep what was decoded before the damage: the A/V checks then report a short video.
     if not mouth:
         raise MediaError(f"The video {Path(path).name} has no frames.")

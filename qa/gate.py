@@ -1,7 +1,7 @@
 """The publish gate: thresholds, and what happens to a job after QA.
 
-* pass                 → the stage returns normally and the runner publishes
-                         (or, with ``settings.review_required``, holds it for an editor);
+* pass                 → the stage returns normally and the job goes on to publish
+                         (where ``settings.review_required`` holds it for an editor);
 * fail, retries left   → ``Rerun("render")`` with a new seed and ``qa_attempt + 1``;
 * fail, none left      → ``ReviewRequired`` with the reasons (the job becomes needs_review).
 
@@ -97,9 +97,7 @@ def new_seed(job_id: str, attempt: int) -> int:
 def decide(summary: dict[str, Any], job_id: str, params: dict[str, Any], settings: Settings) -> None:
     """Act on a QA summary (``QAReport.summary()``): return (publish), or raise Rerun/ReviewRequired."""
     if summary["passed"]:
-        if settings.review_required:
-            raise ReviewRequired("approval required", {"qa": summary})
-        return
+        return  # publish (with review_required, the publish stage waits for an editor)
     attempt = int(params.get("qa_attempt", 0))
     reasons = "; ".join(summary["reasons"])
     if attempt < settings.qa_max_rerenders:

@@ -13,6 +13,7 @@ it never falls back to another one silently (the video would not be what was ask
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any
 
@@ -58,9 +59,9 @@ def _engine_version(ctx: StageContext) -> str:
         return f"cpu-{CpuRenderer.version}"
     try:
         module = importlib.import_module(RENDERERS.get(name, "").split(":")[0] or "sonic.gpu")
-        return f"{name}-{getattr(module, 'VERSION', 'unknown')}"
     except ImportError:
         return f"{name}-unavailable"
+    return f"{name}-{module.engine_version(ctx.settings)}"
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -126,7 +127,6 @@ STAGE = Stage(
     version="1",
     reads_files=("image", "audio"),
     reads_values=("speech",),
-    reads_params=("min_resolution", "expand_ratio", "inference_steps", "dynamic_scale", "motion_scale",
-                  "seed", "keep_crop", "renderer"),
+    reads_params=(*(f.name for f in dataclasses.fields(RenderParams)), "renderer"),
     engine_version=_engine_version,
 )

@@ -23,7 +23,8 @@ def test_settings_precedence_toml_then_env(tmp_path, monkeypatch):
     s = Settings.load(config)
     assert s.max_audio_seconds == 90.0  # env beats the file
     assert s.qa_enabled is False  # the file beats the default
-    assert s.stage_time_limits == {"render": 600.0, "check": 60.0}
+    assert s.stage_time_limits["render"] == 600.0 and s.stage_time_limits["check"] == 60.0
+    assert s.stage_time_limits["speak"] == Settings().stage_time_limits["speak"]  # untouched ones stay
     assert s.resolved_database_url == f"sqlite:///{tmp_path / 'd' / 'factory.db'}"
     assert not s.distributed
 
@@ -126,3 +127,13 @@ def test_http_api_rejects_a_bad_photo_and_lists_jobs(settings, tmp_path):
     assert [j["id"] for j in client.get("/jobs").json()] == [job["id"]]
     assert client.get("/jobs/nope").status_code == 404
     assert client.post("/jobs", files={"image": ("me.jpg", b"x", "image/jpeg")}).status_code == 422  # nothing to say
+
+
+def test_submit_with_the_broker_down_fails_the_job_visibly(settings, portrait_path):
+    """Distributed mode with nothing listening at the AMQP URL: the job fails with a reason
+    instead of sitting queued with no message."""
+    from factory.service import JobService
+
+    settings.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2F"  # a closed port
+    job = JobService(settings).submit(image=portrait_path, script="Hello.")
+    assert job.status == JobStatus.FAILED and "could not be queued" in job.error

@@ -185,7 +185,8 @@ def test_jobs_show_and_json(env, portrait_path):
 
 def test_qa_gate_passes_a_good_render_and_publishes_subtitles(env, portrait_path):
     """The default pipeline: speak → render → check → publish, with Whisper and the lip-sync score."""
-    script = "Our new library opens on Monday. It has twelve reading rooms and a garden for children."
+    script = ("Our new library opens on Monday. It has twelve reading rooms and a garden for children, "
+              "and the café stays open until nine every evening.")
     out = env / "qa.mp4"
     result = factory("make", "--script", script, "--image", str(portrait_path), "--out", str(out))
     assert result.exit_code == 0, result.output
@@ -244,11 +245,14 @@ def test_batch_rows_become_writer_requests():
 
 def test_review_required_holds_a_passing_job_until_approved(env, portrait_path, monkeypatch):
     monkeypatch.setenv("FACTORY_REVIEW_REQUIRED", "true")
-    result = factory("make", "--script", "Our library opens on Monday with twelve new reading rooms.",
-                     "--image", str(portrait_path), "--out", str(env / "held.mp4"))
+    # Long enough (~8 s) for the lip-sync score to be conclusive: short clips are borderline by design.
+    script = ("Our library opens on Monday with twelve new reading rooms. Children get a garden of their own, "
+              "and the café stays open until nine every evening.")
+    result = factory("make", "--script", script, "--image", str(portrait_path), "--out", str(env / "held.mp4"))
     assert result.exit_code == 2 and "held for review" in result.output
     service, job = last_job(env)
-    assert job.status == JobStatus.NEEDS_REVIEW and job.values["qa"]["passed"] and "qa_report" in job.files
+    assert job.status == JobStatus.NEEDS_REVIEW and job.values["qa"]["passed"], job.values["qa"]["reasons"]
+    assert "qa_report" in job.files
     assert factory("jobs", "approve", job.id).exit_code == 0
     job = service.get(job.id)
     assert job.status == JobStatus.PUBLISHED and job.review["decision"] == "approved"
@@ -265,4 +269,25 @@ def test_writer_is_told_the_voices_measured_speaking_rate(env, portrait_path):
     measured = done.values["speech"]["units_per_second"]
     assert 1.5 < measured < 4.5  # words per second of real Piper speech
     job = service.submit(image=portrait_path, writer_request={"use_case": "topic", "topic": "Library", "language": "en"})
-    assert job.values["writer_request"]["speaking_rate"] == measured
+    assert job.values["writer_request"]["speaking_rate"] == round(measured, 1)
+
+
+def test_review_required_also_holds_jobs_without_the_qa_stage(env, portrait_path, monkeypatch):
+    monkeypatch.setenv("FACTORY_REVIEW_REQUIRED", "true")
+    result = factory("make", "--script", "Hold me.", "--image", str(portrait_path), "--no-check", "--keep-crop", "--min-resolution", "384")
+    assert result.exit_code == 2
+    service, job = last_job(env)
+    assert job.status == JobStatus.NEEDS_REVIEW and job.review["stage"] == "publish"
+    assert factory("jobs", "reject", job.id, "--reason", "wrong photo").exit_code == 0
+    job = service.get(job.id)
+    assert job.status == JobStatus.FAILED and "wrong photo" in job.error
+
+
+def test_batch_rows_keep_their_language_and_a_bad_seconds_value_skips_only_that_row(tmp_path):
+    from factory.batch import plan_rows
+
+    planned = plan_rows([{"topic": "天气", "language": "zh"}, {"topic": "Weather", "seconds": "soon"}],
+                        Path("host.jpg"), "en", None, tmp_path / "rows")
+    assert planned[0].language == "zh" and planned[0].writer_request["target_seconds"] is None
+    assert planned[0].image == Path("host.jpg")  # --image is not moved next to the rows file
+    assert planned[1].problem and "seconds" in planned[1].problem

@@ -346,15 +346,6 @@ def test_gate_passes_a_good_video_and_stores_its_artifacts(tmp_path, in_sync_vid
     assert result.values["qa"]["numbers"]["wer"] <= 0.15
 
 
-def test_gate_holds_a_passing_video_when_review_is_required(tmp_path, in_sync_video, qa_settings):
-    from qa.stage import STAGE
-
-    settings = Settings.load(data_dir=qa_settings.data_dir, review_required=True)
-    with pytest.raises(ReviewRequired, match="approval required") as caught:
-        STAGE.run(_ctx(tmp_path, in_sync_video, settings))
-    assert caught.value.details["qa"]["passed"] is True
-
-
 def test_gate_rerenders_then_asks_for_review(tmp_path, mismatched_video, qa_settings):
     from qa.stage import STAGE
 

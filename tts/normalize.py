@@ -15,7 +15,8 @@
 at a time (English ``.!?`` with abbreviation and initial guards; Chinese ``。！？``).
 
 Why rules and not a model: they are predictable, instant, and an editor can read what will be
-said; the QA step compares Whisper's transcript with this normalised text.
+said. (QA compares Whisper's transcript with the script as written, after its own number-aware
+normalisation in ``qa/text_metrics.py``; the spoken text is kept in ``values["speech"]["text"]``.)
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Alembic migrations for the job store, run automatically when a store is opened.
 
-To add a migration: change ``factory/store.py``, then write the next file in ``versions/``
-(``alembic -c factory/migrations/alembic.ini revision -m "..."`` with FACTORY_DATABASE_URL set
-creates one; autogenerate compares against ``SQLModel.metadata``).
+To add a migration: change ``factory/store.py``, then write the next file in ``versions/`` by
+hand (see ``0001_initial.py``), or generate one from Python with
+``alembic.command.revision(alembic_config(url), message="...", autogenerate=True)``, which
+compares the database at ``url`` against ``SQLModel.metadata``.
 """
 
 from __future__ import annotations

@@ -10,3 +10,22 @@ def create_renderer(settings):
     from sonic.gpu.renderer import create_renderer as create
 
     return create(settings)
+
+
+VERSION = "2"
+"""Bump when the same weights and inputs would give other frames."""
+
+
+def engine_version(settings) -> str:
+    """Cache-key text for the render stage: code version, whether RIFE runs, and which weights
+    (a fingerprint of the weight files' names, sizes and times; cheap, no hashing of GBs)."""
+    import hashlib
+    from pathlib import Path
+
+    from sonic.gpu.spec import doctor
+
+    report = doctor(settings.sonic_model_dir) if settings.sonic_model_dir else None
+    files = sorted((report.present if report else {}).values())
+    stats = [f"{f}:{Path(f).stat().st_size}:{int(Path(f).stat().st_mtime)}" for f in files if Path(f).is_file()]
+    weights = hashlib.sha1("\n".join(stats).encode()).hexdigest()[:12]
+    return f"{VERSION}-rife{int(bool(settings.sonic_interpolate))}-w{weights}"
