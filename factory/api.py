@@ -14,10 +14,10 @@ CPU-bound; running two at once only makes both slower). Distributed mode (``amqp
 import json
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from factory.background import BackgroundJobs
 from factory.service import JobService
 from factory.settings import Settings
 
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None):
     from fastapi.responses import FileResponse
 
     service = JobService(settings or Settings.load())
-    runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="factory-job")
+    background = BackgroundJobs(service)  # embedded mode: one job at a time, crashes recorded
     app = FastAPI(title="Talking-video factory", version="0.1.0")
 
     def save_upload(upload: UploadFile, folder: Path) -> Path:
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None):
             request = json.loads(writer_request) if writer_request else None
         except json.JSONDecodeError as exc:
             raise HTTPException(422, f"params/writer_request must be JSON: {exc}") from None
+        if not isinstance(params_dict, dict) or not isinstance(request, (dict, type(None))):
+            raise HTTPException(422, "params and writer_request must be JSON objects")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             try:
@@ -72,7 +74,7 @@ def create_app(settings: Settings | None = None):
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
         if job.next_stage and not service.settings.distributed:
-            runner.submit(service.run, job.id)
+            background.start(job.id)
         return service.describe(job.id)
 
     @app.get("/jobs")
@@ -82,9 +84,12 @@ def create_app(settings: Settings | None = None):
     @app.get("/jobs/{job_id}")
     def show(job_id: str) -> dict[str, Any]:
         try:
-            return service.describe(job_id)
+            data = service.describe(job_id)
         except KeyError:
             raise HTTPException(404, f"no job {job_id}") from None
+        # How far the running stage has got (embedded mode; workers report through the store).
+        data["progress"] = {stage: {"fraction": p.fraction, "note": p.note} for stage, p in background.progress(job_id).items()}
+        return data
 
     @app.get("/jobs/{job_id}/files/{name}")
     def download(job_id: str, name: str):
@@ -98,5 +103,5 @@ def create_app(settings: Settings | None = None):
         return FileResponse(service.artifacts.fetch(artifact), filename=f"{job_id}-{name}{Path(artifact).suffix}")
 
     app.state.service = service
-    app.state.runner = runner
+    app.state.background = background
     return app

@@ -18,7 +18,7 @@ from factory.artifacts import ArtifactStore, open_store
 from factory.media import MediaError, load_image
 from factory.runner import Outcome, run_job
 from factory.settings import Settings
-from factory.stages import ProgressFn
+from factory.stages import ProgressFn, get_stage
 from factory.store import Job, JobStatus, JobStore, StageRun, new_job_id
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,8 @@ class JobService:
         enqueue: bool = True,
     ) -> Job:
         """Create a job. Exactly one of ``script``, ``audio`` or ``writer_request`` says what
-        is spoken. Inputs that are plainly unusable fail the job at once, with the reason.
+        is spoken. Inputs that are plainly unusable fail the job at once, with the reason;
+        parameters a stage refuses raise ValueError (nothing is created).
         ``priority`` defaults to EDITOR_PRIORITY for a single job, BATCH_PRIORITY for a batch row."""
         sources = [x is not None for x in (script, audio, writer_request)]
         if sum(sources) != 1:
@@ -60,6 +61,10 @@ class JobService:
             priority = BATCH_PRIORITY if batch else EDITOR_PRIORITY
         plan = (["write"] if writer_request else []) + ["speak", "render"] + (["check"] if check else []) + ["publish"]
 
+        for name in plan:  # bad parameters (e.g. a render value out of range) fail before any work
+            stage = get_stage(name)
+            if stage.check_params:
+                stage.check_params(dict(params or {}))
         job = Job(id=new_job_id(), plan=plan, next_stage=plan[0], params=dict(params or {}), priority=priority, batch=batch)
         values: dict[str, Any] = {}
         if script is not None:

@@ -103,6 +103,9 @@ class Stage:
     cacheable: bool = True
     engine_version: Callable[[StageContext], str] | None = None
     """Optional: extra version text that depends on the settings (e.g. which model file)."""
+    check_params: Callable[[dict[str, Any]], Any] | None = None
+    """Optional: raise ValueError for job parameters this stage cannot accept. Called when a job
+    is submitted, so a bad value fails at once (CLI, API, console, batch alike), not mid-job."""
 
 
 # The pipeline order. A job's plan is a sub-sequence of this.

@@ -129,4 +129,5 @@ STAGE = Stage(
     reads_values=("speech",),
     reads_params=(*(f.name for f in dataclasses.fields(RenderParams)), "renderer"),
     engine_version=_engine_version,
+    check_params=lambda params: RenderParams.from_dict(params, renderer=params.get("renderer") or "cpu"),
 )

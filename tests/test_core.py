@@ -137,3 +137,40 @@ def test_submit_with_the_broker_down_fails_the_job_visibly(settings, portrait_pa
     settings.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2F"  # a closed port
     job = JobService(settings).submit(image=portrait_path, script="Hello.")
     assert job.status == JobStatus.FAILED and "could not be queued" in job.error
+
+
+def test_http_api_renders_a_job_in_the_background_and_serves_the_video(settings, portrait_path):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from factory.api import create_app
+
+    app = create_app(settings)
+    client = TestClient(app)
+    response = client.post(
+        "/jobs",
+        files={"image": ("me.png", portrait_path.read_bytes(), "image/png")},
+        data={"script": "Hello from the API.", "check": "false", "params": '{"min_resolution": 384, "keep_crop": true}'},
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    app.state.background.wait(job_id, timeout=120)
+    job = client.get(f"/jobs/{job_id}").json()
+    assert job["status"] == "published", job
+    video = client.get(f"/jobs/{job_id}/files/video")
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"  # an MP4
+    assert client.post("/jobs", files={"image": ("me.png", b"x", "image/png")}, data={"script": "Hi", "params": "[1]"}).status_code == 422
+
+
+def test_out_of_range_render_parameters_are_refused_at_submit(settings, portrait_path):
+    """The same rule for the API, the console and batches as for the CLI's options."""
+    from fastapi.testclient import TestClient
+
+    from factory.api import create_app
+
+    client = TestClient(create_app(settings))
+    response = client.post("/jobs", files={"image": ("me.png", portrait_path.read_bytes(), "image/png")},
+                           data={"script": "Hi.", "params": '{"expand_ratio": 0.9}'})
+    assert response.status_code == 422 and "expand_ratio must be between 0.1 and 0.3" in response.text
+    assert client.get("/jobs").json() == []

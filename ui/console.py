@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from factory.settings import Settings
 from factory.store import Job, JobStatus
-from ui.background import BackgroundJobs
+from factory.background import BackgroundJobs
 
 if TYPE_CHECKING:  # SQLModel loads with it; open_console imports it when the console starts
     from factory.service import JobService

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from factory.store import Job, JobStatus, StageRun
-from ui.background import StageProgress
+from factory.background import StageProgress
 
 STATUS_LABELS: dict[str, str] = {
     JobStatus.QUEUED: "⏳ queued",

@@ -1,11 +1,11 @@
 """Embedded mode: run jobs in a background thread so the page stays responsive.
 
-Streamlit re-runs the page script on every click and every refresh, so nothing that outlives a
-run can live in the script itself. ``BackgroundJobs`` is created once per server process (the
-app caches it) and holds:
+Used by the HTTP API and the Streamlit console (which re-runs its page script on every click,
+so nothing that outlives a run can live in the script itself). ``BackgroundJobs`` is created
+once per server process and holds:
 
 * one worker thread: jobs run one at a time, in submit order (a render uses every core; two at
-  once only make both slower — the HTTP API does the same);
+  once only make both slower);
 * the live progress of each job's stages, as the stages report it (fraction done and a note),
   which the page polls. The job store already has the finished stages and their seconds; only
   the "how far along is the running stage" part needs to live here.
@@ -34,7 +34,7 @@ class StageProgress:
 class BackgroundJobs:
     def __init__(self, service):
         self.service = service
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="factory-ui-job")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="factory-job")
         self._lock = threading.Lock()
         self._progress: dict[str, dict[str, StageProgress]] = {}
         self._futures: dict[str, Future] = {}
