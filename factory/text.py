@@ -66,3 +66,34 @@ def _split_en(paragraph: str) -> list[str]:
         start = m.end()
     sentences.append(paragraph[start:].strip())
     return [s for s in sentences if s]
+
+
+# --- Chinese numerals ----------------------------------------------------------------------
+
+ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+ZH_UNITS = {"十": 10, "百": 100, "千": 1000}
+ZH_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
+ZH_NUMERAL_RUN = re.compile("[零〇一二两三四五六七八九十百千万亿]+")
+
+
+def chinese_number(text: str) -> int | None:
+    """"三千五百" → 3500, "十二" → 12, "一亿三千万" → 130000000; a run of bare digits is read
+    digit by digit, as years and codes are: "二〇二五" → 2025. None if it is not a numeral."""
+    if not text:
+        return None
+    if len(text) > 1 and all(ch in ZH_DIGITS for ch in text):
+        return int("".join(str(ZH_DIGITS[ch]) for ch in text))
+    total, section, digit = 0, 0, None
+    for ch in text:
+        if ch in ZH_DIGITS:
+            digit = ZH_DIGITS[ch]
+        elif ch in ZH_UNITS:
+            section += (digit if digit is not None else 1) * ZH_UNITS[ch]
+            digit = None
+        elif ch in ZH_BIG_UNITS:
+            section += digit or 0
+            total += max(section, 1) * ZH_BIG_UNITS[ch]
+            section, digit = 0, None
+        else:
+            return None
+    return total + section + (digit or 0)

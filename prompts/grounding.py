@@ -27,6 +27,8 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 
+from factory.text import ZH_BIG_UNITS, ZH_NUMERAL_RUN, chinese_number
+
 MONTHS = {
     name: i + 1
     for i, names in enumerate(
@@ -46,10 +48,6 @@ _SMALL = {
 }
 _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000,
            "trillion": 1_000_000_000_000}
-_ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
-              "七": 7, "八": 8, "九": 9}
-_ZH_UNITS = {"十": 10, "百": 100, "千": 1000}
-_ZH_BIG = {"万": 10_000, "亿": 100_000_000}
 
 # --- patterns ------------------------------------------------------------------------------
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
@@ -83,7 +81,6 @@ _WORD_NUMBER = re.compile(
     + "|".join(list(_SMALL) + list(_SCALES)) + r"))*\b",
     re.I,
 )
-_ZH_NUMERAL_RUN = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+")
 # A Chinese numeral counts as a claim only next to a unit (一些/统一 are not numbers).
 _ZH_NUMERAL_CLAIM = re.compile(r"[零〇一二两三四五六七八九十百千万亿]+(?=\s*(?:年|月|日|号|元|块|岁|个|项|条|天|%|倍))")
 _WEEKDAY = re.compile(r"\b(" + "|".join(WEEKDAYS) + r")s?\b", re.I)
@@ -131,7 +128,7 @@ def _scale_value(word: str | None) -> int:
         return 1_000
     if w in ("m",):
         return 1_000_000
-    return _SCALES.get(w) or _ZH_BIG.get(word, 1)
+    return _SCALES.get(w) or ZH_BIG_UNITS.get(word, 1)
 
 
 def parse_word_number(text: str) -> int | None:
@@ -156,39 +153,17 @@ def parse_word_number(text: str) -> int | None:
     return total + current if seen else None
 
 
-def parse_chinese_number(text: str) -> int | None:
-    """"三千五百" -> 3500, "十二" -> 12, "二〇二五" -> 2025 (digit by digit), "3万" handled elsewhere."""
-    if not text:
-        return None
-    if all(ch in _ZH_DIGITS for ch in text) and len(text) > 1:  # 二〇二五: read digit by digit
-        return int("".join(str(_ZH_DIGITS[ch]) for ch in text))
-    total, section, digit = 0, 0, None
-    for ch in text:
-        if ch in _ZH_DIGITS:
-            digit = _ZH_DIGITS[ch]
-        elif ch in _ZH_UNITS:
-            section += (digit if digit is not None else 1) * _ZH_UNITS[ch]
-            digit = None
-        elif ch in _ZH_BIG:
-            section += digit or 0
-            total += max(section, 1) * _ZH_BIG[ch]
-            section, digit = 0, None
-        else:
-            return None
-    return total + section + (digit or 0)
-
-
 def _normalise(text: str) -> str:
     """NFKC (full-width digits and ％ become ASCII); Chinese numerals before units become digits."""
     text = unicodedata.normalize("NFKC", text)
 
     def to_digits(m: re.Match[str]) -> str:
-        value = parse_chinese_number(m.group(0))
+        value = chinese_number(m.group(0))
         return m.group(0) if value is None else str(value)
 
     text = _ZH_NUMERAL_CLAIM.sub(to_digits, text)
     text = re.sub(r"百分之([零〇一二两三四五六七八九十百千]+)",
-                  lambda m: "百分之" + str(parse_chinese_number(m.group(1))), text)
+                  lambda m: "百分之" + str(chinese_number(m.group(1))), text)
     return text
 
 
@@ -342,8 +317,8 @@ def source_keys(source: str) -> set[str]:
         elif key.startswith("md:"):
             month, day = key[3:].split("-")
             keys.update({f"m:{month}", f"n:{day}"})
-    for m in _ZH_NUMERAL_RUN.finditer(text):
-        value = parse_chinese_number(m.group(0))
+    for m in ZH_NUMERAL_RUN.finditer(text):
+        value = chinese_number(m.group(0))
         if value is not None:
             keys.add(f"n:{value}")
     for m in _WORD_NUMBER.finditer(text):

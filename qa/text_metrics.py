@@ -19,6 +19,8 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from factory.text import ZH_NUMERAL_RUN, chinese_number
+
 # --- numbers as words -> digits (English) ------------------------------------------------
 
 _UNITS = {
@@ -161,29 +163,6 @@ def _ordinal_suffix(number: str) -> str:
 
 # --- Chinese numerals -> digits ----------------------------------------------------------
 
-_ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_ZH_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
-_ZH_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
-_ZH_NUMERAL_RUN = re.compile("[零〇一二两三四五六七八九十百千万亿]+")
-
-
-def _zh_numeral_value(run: str) -> str:
-    """"六十" -> "60", "一百零五" -> "105", "二〇二四" (digit by digit) -> "2024"."""
-    if not any(ch in _ZH_SMALL_UNITS or ch in _ZH_BIG_UNITS for ch in run):
-        return "".join(str(_ZH_DIGITS[ch]) for ch in run)  # read digit by digit (years, codes)
-    total, section, digit = 0, 0, 0
-    for ch in run:
-        if ch in _ZH_DIGITS:
-            digit = _ZH_DIGITS[ch]
-        elif ch in _ZH_SMALL_UNITS:
-            section += (digit or 1) * _ZH_SMALL_UNITS[ch]
-            digit = 0
-        else:
-            total = (total + section + digit) * _ZH_BIG_UNITS[ch]
-            section, digit = 0, 0
-    return str(total + section + digit)
-
-
 # --- normalisation -------------------------------------------------------------------------
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -212,7 +191,7 @@ def normalize(text: str, language: str | None = None) -> list[str]:
     text = re.sub(r"([$€£¥])\s*(\d+(?:\.\d+)?)", lambda m: f"{m.group(2)} {_CURRENCY[m.group(1)]}", text)
     text = text.replace("%", " percent ")
     if cjk:
-        text = _ZH_NUMERAL_RUN.sub(lambda m: _zh_numeral_value(m.group()), text)
+        text = ZH_NUMERAL_RUN.sub(lambda m: str(chinese_number(m.group())), text)
     # Keep decimal points and apostrophes inside words; every other punctuation mark is a space.
     text = re.sub(r"(?<=\d)\.(?=\d)", "\x01", text)
     text = re.sub(r"(?<=\w)['’](?=\w)", "", text)  # it's -> its, don't -> dont (both sides alike)

@@ -174,3 +174,13 @@ def test_out_of_range_render_parameters_are_refused_at_submit(settings, portrait
                            data={"script": "Hi.", "params": '{"expand_ratio": 0.9}'})
     assert response.status_code == 422 and "expand_ratio must be between 0.1 and 0.3" in response.text
     assert client.get("/jobs").json() == []
+
+
+def test_shared_text_rules_sentences_units_and_chinese_numerals():
+    from factory.text import chinese_number, count_units, split_sentences
+
+    assert split_sentences("Dr. Roe spoke. J. K. Rowling wrote! Is it 5 p.m.? Yes.") == [
+        "Dr. Roe spoke.", "J. K. Rowling wrote!", "Is it 5 p.m.?", "Yes."]
+    assert split_sentences("今天下雨。明天晴！后天呢？") == ["今天下雨。", "明天晴！", "后天呢？"]
+    assert count_units("Twelve new rooms open.", "en") == 4 and count_units("今天天气很好，气温25度。", "zh") == 11
+    assert [chinese_number(t) for t in ("十二", "三千五百", "一亿三千万", "二〇二五", "一百零五")] == [12, 3500, 130_000_000, 2025, 105]

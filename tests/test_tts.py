@@ -192,7 +192,11 @@ def test_stage_takes_a_recording_in_any_format(tmp_path, speech_wav, suffix, arg
     speech = result.values["speech"]
     assert speech["source"] == "upload" and speech["phonemes"] == [] and speech["sample_rate"] == rate
     samples, _ = decode_audio(result.files["audio"])
-    assert abs(voiced_level_dbfs(samples, rate) - TARGET_DBFS) < 1.0
+    # Levelled to the target, unless the peak limit stopped the gain first (Piper's speech varies
+    # run to run; a loud transient may hold the clip a little under the target).
+    level_ok = abs(voiced_level_dbfs(samples, rate) - TARGET_DBFS) < 1.0
+    peak_bound = voiced_level_dbfs(samples, rate) < TARGET_DBFS and abs(peak_dbfs(samples) - PEAK_LIMIT_DBFS) < 0.3
+    assert level_ok or peak_bound
 
 
 def test_quiet_recording_is_levelled_and_odd_rates_resampled(tmp_path, speech_wav) -> None:
