@@ -111,9 +111,11 @@ class Distributed:
     workers: list[subprocess.Popen] = field(default_factory=list)
     log_dir: Path = Path(".")
 
-    def start_worker(self, *stages: str, concurrency: int = 1, grace: float = 5, extra_env: dict[str, str] | None = None, name: str = "") -> subprocess.Popen:
+    def start_worker(self, *stages: str, concurrency: int = 1, grace: float = 5, extra_env: dict[str, str] | None = None, name: str = "", gpu: str | None = None) -> subprocess.Popen:
         """``factory worker --stage ...`` as a subprocess in its own process group."""
         args = [sys.executable, "-c", "from factory.cli import main; main()", "worker", "--grace", str(grace)]
+        if gpu is not None:
+            args += ["--gpu", gpu]
         for stage in stages:
             args += ["--stage", stage]
         args += ["--concurrency", str(concurrency)]

@@ -234,3 +234,23 @@ def close_all_broker_connections() -> None:
     result = subprocess.run(["rabbitmqctl", "close_all_connections", "test: broker connection drop"], capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         pytest.fail(f"rabbitmqctl close_all_connections failed: {result.stderr}")
+
+
+def test_one_worker_per_gpu_fans_renders_out_across_the_cards(distributed):
+    """Issue 7's fan-out logic without GPUs: two workers started with --gpu 0 and --gpu 1 share a
+    burst of render-like jobs; each job ran on exactly one card, each card took its share, and
+    the stage process of a worker saw only its own card (CUDA_VISIBLE_DEVICES)."""
+    distributed.start_worker("which_gpu", gpu="0", name="gpu0")
+    distributed.start_worker("which_gpu", gpu="1", name="gpu1")
+    job_ids = []
+    for _ in range(8):
+        jobs, job = _submit(distributed.settings, ["which_gpu"], params={"sleep_seconds": 0.4})
+        job_ids.append(job.id)
+    finished = _wait_final(jobs, job_ids, timeout=90)
+    assert all(j.status == "published" for j in finished)
+    by_gpu: dict[str, set[int]] = {}
+    for job in finished:
+        by_gpu.setdefault(job.values["gpu"], set()).add(job.values["pid"])
+    assert set(by_gpu) == {"0", "1"}  # both cards worked
+    assert all(len(pids) == 1 for pids in by_gpu.values())  # one stage process per card
+    assert sum(1 for j in finished if j.values["gpu"] == "0") >= 2 and sum(1 for j in finished if j.values["gpu"] == "1") >= 2

@@ -6,12 +6,15 @@ Register them with ``FACTORY_EXTRA_STAGES`` (workers) or ``STAGE_MODULES.update(
   written out as this stage's file (so every handoff moves a real artifact through the store);
 * ``poison``  — always raises (an internal error, not the editor's fault): must end in the DLQ;
 * ``sleepy``  — sleeps ``params["sleep_seconds"]``; with ``hang_first_attempt`` its first
-  attempt hangs (overruns any time limit) and the retry succeeds.
+  attempt hangs (overruns any time limit) and the retry succeeds;
+* ``which_gpu`` — records the GPU its process was given (CUDA_VISIBLE_DEVICES) and holds it for
+  ``params["sleep_seconds"]``, like a render: what one-worker-per-GPU fan-out is tested with.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 
 from factory.stages import Stage, StageContext, StageResult
@@ -22,6 +25,7 @@ EXTRA_STAGES = {
     **{name: f"{MODULE}:{name.upper()}" for name in DIGEST_STAGES},
     "poison": f"{MODULE}:POISON",
     "sleepy": f"{MODULE}:SLEEPY",
+    "which_gpu": f"{MODULE}:WHICH_GPU",
 }
 
 
@@ -63,6 +67,14 @@ def _sleepy(ctx: StageContext) -> StageResult:
 
 
 SLEEPY = Stage(name="sleepy", run=_sleepy, version="1", reads_params=("sleep_seconds", "hang_first_attempt"), cacheable=False)
+
+
+def _which_gpu(ctx: StageContext) -> StageResult:
+    time.sleep(float(ctx.params.get("sleep_seconds", 0)))
+    return StageResult(values={"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"), "pid": os.getpid()})
+
+
+WHICH_GPU = Stage(name="which_gpu", run=_which_gpu, version="1", reads_params=("sleep_seconds",), cacheable=False)
 
 
 # --- tests of the stages themselves (embedded runner, SQLite) ----------------------------------
