@@ -385,3 +385,17 @@ def test_importing_the_cli_stays_light():
     code = "import sys, qa.cli; heavy = {'faster_whisper', 'mediapipe', 'ctranslate2', 'torch', 'matplotlib', 'cv2'} & set(sys.modules); print(sorted(heavy))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_clips_too_short_to_score_lip_sync_are_not_failed_for_it():
+    """A 1.6 s clip would need confidence > 1 (impossible): the check says "not measured" instead
+    of re-rendering for nothing; a 6 s clip is scored as usual."""
+    from qa.gate import QAThresholds
+    from qa.lipsync import LipSyncResult, min_confidence_for
+
+    gate = QAThresholds()
+    short = LipSyncResult(offset=0, confidence=0.8, min_confidence=min_confidence_for(40), frames=40)
+    checks = {c.name: c for c in gate.sync_checks(short)}
+    assert checks["lip_sync_confidence"].passed and "not measured" in checks["lip_sync_confidence"].message
+    unrelated = LipSyncResult(offset=5, confidence=0.3, min_confidence=min_confidence_for(150), frames=150)
+    assert not {c.name: c for c in gate.sync_checks(unrelated)}["lip_sync_confidence"].passed
