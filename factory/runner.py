@@ -36,7 +36,7 @@ from factory.stages import (
     StageContext,
     StageError,
     StageResult,
-    _no_progress,
+    no_progress,
     get_stage,
 )
 from factory.store import Job, JobStatus, JobStore, utcnow
@@ -84,7 +84,7 @@ def run_stage(
     stage_name: str,
     *,
     use_cache: bool = True,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn = no_progress,
     worker: str | None = None,
 ) -> Outcome:
     job, run = jobs.begin_stage(job_id, stage_name, worker=worker)
@@ -241,7 +241,7 @@ def run_job(
     job = jobs.require(job_id)
     stage_name = job.next_stage
     while stage_name is not None:
-        progress = progress_for(stage_name) if progress_for else _no_progress
+        progress = progress_for(stage_name) if progress_for else no_progress
         outcome = run_stage(jobs, artifacts, settings, job_id, stage_name, use_cache=use_cache, progress=progress)
         if on_stage:
             on_stage(outcome)

@@ -63,7 +63,7 @@ class Rerun(Exception):
 ProgressFn = Callable[[float, str], None]
 
 
-def _no_progress(fraction: float, note: str = "") -> None:
+def no_progress(fraction: float, note: str = "") -> None:
     pass
 
 
@@ -80,7 +80,7 @@ class StageContext:
     """Scratch folder for this run; files returned in the result may live here."""
     settings: Settings
     attempt: int = 1
-    progress: ProgressFn = _no_progress
+    progress: ProgressFn = no_progress
     """Call with (fraction done 0..1, short note) on long work; shown to the user."""
 
 

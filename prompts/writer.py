@@ -24,9 +24,9 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from factory.stages import StageError
+from factory.stages import ProgressFn, StageError, no_progress
 from prompts import length
 from prompts.config import WriterConfig
 from prompts.grounding import check_grounding
@@ -48,11 +48,6 @@ DEFAULT_CONTEXT_TOKENS = 8192
 PROMPT_OVERHEAD_TOKENS = 700
 """Instructions around the data (system text, output format, feedback)."""
 
-ProgressFn = Callable[[float, str], None]
-
-
-def _no_progress(fraction: float, note: str = "") -> None:
-    pass
 
 
 # --- talking to the model ---------------------------------------------------------------------
@@ -174,7 +169,7 @@ def _output_tokens(budget: int, language: str) -> int:
 # --- the writer ---------------------------------------------------------------------------------
 def write_narration(request: NarrationRequest, settings: Any, *, model: str | None = None,
                     config: WriterConfig | None = None,
-                    progress: ProgressFn = _no_progress) -> Narration:
+                    progress: ProgressFn = no_progress) -> Narration:
     """Write, check and time one narration. Raises ``StageError`` for bad input or a failing model."""
     request.validate()
     config = config or WriterConfig.from_settings(settings)

@@ -19,11 +19,11 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from factory.stages import StageError
+from factory.stages import ProgressFn, StageError
 from tts.loudness import normalize_loudness
 from tts.normalize import NORMALIZER_VERSION, has_speakable_text, normalize, split_sentences
 
@@ -38,7 +38,6 @@ BUNDLED_VOICE_NAME = "en_US-joe-medium"
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "de": "German", "es": "Spanish", "fr": "French"}
 
-ProgressFn = Callable[[float, str], None]
 
 
 def language_code(language: str | None) -> str:
