@@ -53,7 +53,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from queues.status import collect_status, format_status
 
     logging.getLogger("pika").setLevel(logging.ERROR)  # a missing queue is normal here, not a warning
-    report = collect_status(_settings(ctx))
+    settings = _settings(ctx)
+    if not settings.amqp_url and not as_json:
+        click.echo("embedded mode (no FACTORY_AMQP_URL): stages run inside `factory make`; no queues or workers.")
+    report = collect_status(settings)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_status(report))
 
 
