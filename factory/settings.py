@@ -105,6 +105,9 @@ class Settings:
     qa_max_offset_frames: int = 2
     qa_min_face_fraction: float = 0.95
     qa_max_frozen_seconds: float = 1.0
+    syncnet_model: str = ""
+    """Path to SyncNet v2 weights (``syncnet_v2.model``). Set: every QA report adds LSE-D / LSE-C
+    beside the model-free lip-sync score (informational, never pass/fail). Empty: off."""
     review_required: bool = False
     """Hold every passing job for an editor's approval instead of publishing it."""
 

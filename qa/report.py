@@ -40,6 +40,10 @@ class QAReport:
     """Per-frame speech energy (RMS dB)."""
     cues: list[dict[str, Any]] = field(default_factory=list)
     """Subtitle cues (start, end, text) when a script was given."""
+    syncnet: dict[str, Any] | None = None
+    """LSE-D / LSE-C from the user's SyncNet weights (``qa.syncnet``), when the setting
+    ``syncnet_model`` names them; ``{"error": ...}`` if this video could not be scored.
+    For comparison with published numbers only: never part of pass/fail."""
 
     def check(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
@@ -54,6 +58,10 @@ class QAReport:
         }
         if self.error_rate:
             numbers[self.error_rate["name"].lower()] = self.error_rate["rate"]
+        if self.syncnet and "lse_d" in self.syncnet:
+            numbers["lse_d"] = self.syncnet["lse_d"]
+            numbers["lse_c"] = self.syncnet["lse_c"]
+            numbers["syncnet_offset_frames"] = self.syncnet["offset"]
         for c in self.checks:
             numbers.setdefault(c.name, c.to_dict()["value"])
         return {
@@ -76,6 +84,7 @@ class QAReport:
             "error_rate": self.error_rate,
             "timings": self.timings,
             "cues": self.cues,
+            "syncnet": self.syncnet,
             "series": {
                 "mouth": [None if m is None or (isinstance(m, float) and np.isnan(m)) else round(float(m), 5) for m in self.mouth],
                 "energy_db": [round(float(e), 2) for e in self.energy_db],
@@ -199,6 +208,14 @@ def check_video(
     )
     checks += thresholds.sync_checks(sync)
 
+    syncnet = None
+    syncnet_model = settings.syncnet_model or ""  # off unless the user names weights
+    if str(syncnet_model).strip():
+        t = time.perf_counter()
+        progress(0.35, "SyncNet (LSE-D / LSE-C)")
+        syncnet = _syncnet_numbers(video, syncnet_model)
+        timings["syncnet"] = time.perf_counter() - t
+
     transcript = None
     rate_result = None
     words = []
@@ -244,4 +261,21 @@ def check_video(
         mouth=[None if np.isnan(m) else float(m) for m in scan.mouth],
         energy_db=[float(e) for e in energy],
         cues=cues,
+        syncnet=syncnet,
     )
+
+
+def _syncnet_numbers(video: str | Path, model_path: str | Path) -> dict[str, Any]:
+    """SyncNet's scores for ``video``. Unusable weights stop QA (the setting needs fixing); a
+    video SyncNet cannot score (no face, too short) is noted in the report, since our own checks
+    already judge such a video."""
+    import torch
+
+    from qa.syncnet import SyncNetError, SyncNetWeightsError, syncnet_scores
+
+    try:
+        return syncnet_scores(video, model_path, device="cuda" if torch.cuda.is_available() else "cpu")
+    except SyncNetWeightsError:
+        raise
+    except SyncNetError as exc:
+        return {"error": str(exc)}
