@@ -1,8 +1,8 @@
 """The ``check`` stage: QA of the rendered video, then the publish gate.
 
-Reads ``files["video"]`` (and ``files["audio"]``, the narration, for its exact length), the
-script (``values["script"]``, or the writer's ``values["narration"]["script"]``), and the
-expected output facts (``values["render"]`` and params: width/height/size, fps, language).
+Reads ``files["video"]``, the script (``values["script"]``; none for an editor's own recording),
+the narration length (``values["speech"]["seconds"]``), the rendered size and fps
+(``values["render"]``) and the language (params).
 Stores ``qa_report`` (JSON), ``qa_plot`` (PNG), ``subtitles_srt``, ``subtitles_vtt`` and
 ``values["qa"]``; then ``qa.gate.decide`` publishes, re-renders or asks for review.
 
@@ -20,44 +20,27 @@ from factory.stages import ReviewRequired, Rerun, Stage, StageContext, StageErro
 
 
 def _script(values: dict[str, Any]) -> str | None:
+    """The narration as written (the writer stage also sets it); None for an editor's own
+    recording, which has no script to compare the transcript with."""
     script = values.get("script")
-    if isinstance(script, str) and script.strip():
-        return script
-    narration = values.get("narration")
-    if isinstance(narration, dict):
-        text = narration.get("script") or narration.get("text")
-        if isinstance(text, str) and text.strip():
-            return text
-    return None
+    return script if isinstance(script, str) and script.strip() else None
 
 
 def _expected(ctx: StageContext) -> dict[str, Any]:
-    """What the video should be: size and fps from the render facts or params, the narration length."""
-    expected: dict[str, Any] = {}
+    """What the video should be: size and fps as rendered, the language, the narration length."""
     render = ctx.values.get("render") or {}
+    expected: dict[str, Any] = {key: render[key] for key in ("width", "height", "fps") if render.get(key) is not None}
+    expected["language"] = ctx.params.get("language", "en")
     speech = ctx.values.get("speech") or {}
-    for source in (ctx.params, render):
-        for key in ("width", "height", "fps", "size", "language"):
-            if source.get(key) is not None:
-                expected[key] = source[key]
-    if ctx.params.get("language"):
-        expected["language"] = ctx.params["language"]
-    for key in ("seconds", "duration", "audio_seconds"):
-        if isinstance(speech, dict) and speech.get(key):
-            expected["audio_seconds"] = float(speech[key])
-            break
-    if "audio_seconds" not in expected and "audio" in ctx.files:
-        from factory.media import decode_audio
-
-        samples, rate = decode_audio(ctx.files["audio"])
-        expected["audio_seconds"] = samples.size / rate
+    if speech.get("seconds"):
+        expected["audio_seconds"] = float(speech["seconds"])
     return expected
 
 
 def run(ctx: StageContext) -> StageResult:
     from qa.gate import QAThresholds, decide
     from qa.report import check_video
-    from qa.subtitles import Cue, to_srt, to_vtt
+    from qa.subtitles import Cue, write_subtitles
 
     video = ctx.files.get("video")
     if video is None:
@@ -79,11 +62,8 @@ def run(ctx: StageContext) -> StageResult:
     report.to_json(files["qa_report"])
     report.save_plot(files["qa_plot"])
     if report.cues:
-        cues = [Cue(**c) for c in report.cues]
-        files["subtitles_srt"] = ctx.workdir / "subtitles.srt"
-        files["subtitles_vtt"] = ctx.workdir / "subtitles.vtt"
-        files["subtitles_srt"].write_text(to_srt(cues), encoding="utf-8")
-        files["subtitles_vtt"].write_text(to_vtt(cues), encoding="utf-8")
+        files["subtitles_srt"], files["subtitles_vtt"] = write_subtitles(
+            [Cue(**c) for c in report.cues], ctx.workdir / "subtitles.srt", ctx.workdir / "subtitles.vtt")
     summary = report.summary()
     summary["attempt"] = int(ctx.params.get("qa_attempt", 0))
     result = StageResult(files=files, values={"qa": summary})
@@ -100,8 +80,8 @@ STAGE = Stage(
     name="check",
     run=run,
     version="1",
-    reads_files=("video", "audio"),
-    reads_values=("script", "narration", "speech", "render"),
-    reads_params=("width", "height", "size", "fps", "language", "qa_attempt"),
+    reads_files=("video",),
+    reads_values=("script", "speech", "render"),
+    reads_params=("language", "qa_attempt"),
     cacheable=False,
 )
