@@ -165,9 +165,6 @@ class JobStore:
         with self.session() as s:
             return list(s.exec(select(StageRun).where(StageRun.job_id == job_id).order_by(StageRun.id)))
 
-    def attempts(self, job_id: str, stage: str) -> int:
-        return sum(1 for r in self.runs(job_id) if r.stage == stage)
-
     def failed_attempts(self, job_id: str, stage: str) -> int:
         """Crashes of ``stage`` in a row, since it last finished or was sent back (a QA re-render
         starts a fresh retry budget): what ``stage_max_attempts`` limits."""

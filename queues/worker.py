@@ -269,7 +269,7 @@ class Worker:
         message = delivery.message
         # The database counts attempts; the message's own count bounds retries even when the
         # database cannot be reached to record them.
-        attempts = max(self.jobs.attempts(message.job_id, message.stage), message.attempt)
+        attempts = max(self.jobs.failed_attempts(message.job_id, message.stage), message.attempt)
         error = answer.error or "internal error"
         if attempts >= self.settings.stage_max_attempts:
             job = self.jobs.get(message.job_id)

@@ -65,7 +65,7 @@ def _exercise_store(store: JobStore) -> None:
     assert store.begin_stage(job.id, "render")[1] is None  # not the next stage: a stale message
     done = store.finish_run(run, "done", cache_key="k" * 64)
     assert done.seconds is not None and done.seconds >= 0
-    assert store.attempts(job.id, "speak") == 1
+    assert store.failed_attempts(job.id, "speak") == 0  # it finished: no crash streak
     store.remember("k" * 64, "speak", {"audio": "x.wav"}, {"speech": {"seconds": 1.0}})
     assert store.cached("k" * 64).values == {"speech": {"seconds": 1.0}}
     assert [j.id for j in store.list(status=JobStatus.RUNNING)] == [job.id]
@@ -184,3 +184,13 @@ def test_shared_text_rules_sentences_units_and_chinese_numerals():
     assert split_sentences("今天下雨。明天晴！后天呢？") == ["今天下雨。", "明天晴！", "后天呢？"]
     assert count_units("Twelve new rooms open.", "en") == 4 and count_units("今天天气很好，气温25度。", "zh") == 11
     assert [chinese_number(t) for t in ("十二", "三千五百", "一亿三千万", "二〇二五", "一百零五")] == [12, 3500, 130_000_000, 2025, 105]
+
+
+def test_crash_budget_counts_only_consecutive_crashes(tmp_path):
+    """QA re-renders must not use up the retry budget of the render stage."""
+    store = JobStore(f"sqlite:///{tmp_path / 'j.db'}")
+    job = store.add(Job(id=new_job_id(), plan=["render", "check"], next_stage="render"))
+    for status in ("done", "error", "done", "error", "error"):
+        _, run = store.begin_stage(job.id, "render")
+        store.finish_run(run, status)
+    assert store.failed_attempts(job.id, "render") == 2
