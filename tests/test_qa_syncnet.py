@@ -200,7 +200,10 @@ def test_wrong_checkpoints_are_refused_by_name(checkpoint, tmp_path):
 def test_scores_of_a_real_clip_are_finite_and_complete(clip, scores):
     from factory.media import probe_video
 
-    frames = probe_video(clip).frames
+    from factory.media import decode_audio
+
+    samples, _ = decode_audio(clip, 16000)
+    frames = min(probe_video(clip).frames, samples.size // 640)  # AAC may end a frame early
     assert set(scores) >= {"lse_d", "lse_c", "offset", "syncnet_python_offset", "windows", "distances", "seconds", "model"}
     assert scores["windows"] == frames - 5  # as the original: the shorter of picture and sound, minus 5
     assert len(scores["distances"]) == 2 * 15 + 1
