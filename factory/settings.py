@@ -101,7 +101,7 @@ class Settings:
     qa_max_cer: float = 0.20
     """Character error rate, for Chinese."""
     qa_min_sync_z: float = 7.0
-    """Lip-sync confidence must reach qa_min_sync_z / sqrt(frames) (calibrated on mismatched pairs)."""
+    """Lip-sync confidence must reach qa_min_sync_z / sqrt(frames); calibration in qa/lipsync.py."""
     qa_max_offset_frames: int = 2
     qa_min_face_fraction: float = 0.95
     qa_max_frozen_seconds: float = 1.0

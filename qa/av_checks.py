@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from factory.media import FPS, VideoInfo
+from factory.settings import Settings
 
 
 @dataclass
@@ -34,8 +35,8 @@ class Check:
 
 @dataclass
 class AVThresholds:
-    min_face_fraction: float = 0.95
-    max_frozen_seconds: float = 1.0
+    min_face_fraction: float = Settings().qa_min_face_fraction  # documented in factory/settings.py
+    max_frozen_seconds: float = Settings().qa_max_frozen_seconds
     frozen_change: float = 2.0
     """A frame whose 99th-percentile grey-level change from the previous frame is at most this
     (of 255) counts as a repeat. A talking head that moves only its mouth still changes by 10+."""

@@ -19,23 +19,20 @@ from typing import Any
 from factory.settings import Settings
 from factory.stages import ReviewRequired, Rerun
 from qa.av_checks import AVThresholds, Check
-from qa.lipsync import SYNC_Z_THRESHOLD
+
+
+_DEFAULTS = Settings()  # thresholds a deployment sets are documented in factory/settings.py (qa_*)
 
 
 @dataclass
 class QAThresholds:
-    max_wer: float = 0.15
-    """Word error rate allowed. Whisper base makes ~2.5 % on clean Piper speech (MODELS.md);
-    15 % leaves room for names it cannot spell but catches a wrong or garbled sentence."""
-    max_cer: float = 0.20
-    """Character error rate allowed for Chinese/Japanese (base is weaker there)."""
-    min_sync_z: float = SYNC_Z_THRESHOLD
-    """Lip-sync confidence needed, as z = confidence × sqrt(frames) (calibrated, qa.lipsync)."""
+    max_wer: float = _DEFAULTS.qa_max_wer
+    max_cer: float = _DEFAULTS.qa_max_cer
+    min_sync_z: float = _DEFAULTS.qa_min_sync_z
+    max_offset_frames: int = _DEFAULTS.qa_max_offset_frames
     max_reachable_confidence: float = 0.85
     """Clips whose calibrated threshold is above this (shorter than ~2.7 s) are not scored for lip
     sync: in-sync CPU renders of 3–8 s measured 0.70–0.94, and correlation cannot exceed 1."""
-    max_offset_frames: int = 2
-    """Audio-video offset allowed; people notice sound more than ~2 frames (80 ms) early."""
     av: AVThresholds = field(default_factory=AVThresholds)
 
     @classmethod
