@@ -88,7 +88,8 @@ def test_mfcc_of_piper_speech_runs_at_100_frames_per_second_in_step_with_the_vid
     # Coefficient 0 is the log power of each 10 ms frame. Over the 4 MFCC frames of each video
     # frame it must follow that frame's loudness, best with no shift: a misaligned window would
     # feed SyncNet the sound of the wrong frames.
-    frames = samples.size // (rate // FPS)
+    # whole video frames covered by both (the last MFCC window may end a few samples short)
+    frames = min(samples.size // (rate // FPS), features.shape[0] // MFCC_PER_VIDEO_FRAME)
     loudness = frame_energy(samples, rate, frames)  # dB, floored at -60
     power_db = 10 * np.log10(np.e) * features[: frames * MFCC_PER_VIDEO_FRAME, 0]
     power_db = np.maximum(power_db, power_db.max() - 50).reshape(frames, MFCC_PER_VIDEO_FRAME).mean(axis=1)
