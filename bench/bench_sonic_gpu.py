@@ -2,7 +2,7 @@
 
     python bench/bench_sonic_gpu.py --size 512 [--size 1024] [--seconds 10] [--steps 25]
            [--no-compile] [--attention cudnn|flash|auto|measure] [--compile-vae] [--decode-chunks 1]
-           [--sweeps] [--json out.json]
+           [--plain] [--sweeps] [--json out.json]
 
 Per image size it prints: total seconds for the clip (denoise loop + VAE decode + RIFE + uint8
 frames), UNet ms per call (CUDA events around each call), VAE and interpolation seconds, peak GPU
@@ -77,6 +77,7 @@ def fp32_reference(unet, args) -> torch.Tensor:
     for m in ref_unet.modules():
         if getattr(m, "fused_qkv", None) is not None:
             m.fused_qkv = m.fused_qkv.float()
+        m.fused_geglu = m.efficient_kernel = False    # the reference is diffusers' own math
     with torch.no_grad():
         out = ref_unet(*args)
     del ref_unet
@@ -294,17 +295,21 @@ def main() -> None:
     ap.add_argument("--decode-chunks", type=int, default=1, help="VAE chunks of 8 frames per call at 512 px")
     ap.add_argument("--sweeps", action="store_true")
     ap.add_argument("--compile-only", action="store_true", help="only time the UNet compile (warm-cache check)")
+    ap.add_argument("--plain", action="store_true",
+                    help="without channels-last, memory-efficient frame attention and the fused GEGLU")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     args.size = args.size or [512]
     print(torch.cuda.get_device_name(), "torch", torch.__version__, time.strftime("%Y-%m-%d"), flush=True)
 
     from sonic.gpu.models import random_models
-    from sonic.gpu.unet import fuse_self_attention
+    from sonic.gpu.acceleration import Acceleration, rewrite_unet
 
     t = time.perf_counter()
     models = random_models(tiny=False, device="cuda", dtype=torch.float16)
-    fuse_self_attention(models.unet)
+    # the renderer's exact rewrites (compiling is timed separately below)
+    plain = dict(channels_last=False, efficient_temporal_attention=False, fused_geglu=False) if args.plain else {}
+    rewrite_unet(models, Acceleration(attention=args.attention if args.attention != "measure" else "cudnn", **plain))
     print(f"build {time.perf_counter() - t:.1f} s", flush=True)
     if args.compile_only:   # a second worker process: how long its compile takes with a warm inductor cache
         from sonic.gpu.acceleration import compile_unet_regions

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -130,20 +132,28 @@ def test_tiny_random_model_renders_frames_for_the_whole_audio(tiny_models):
     assert not np.array_equal(a[1:23:2], plain[1:23:2])
 
 
+def tiny_unet_inputs(dtype: torch.dtype = torch.float32, frames: int = 4):
+    """One UNet call's inputs for the tiny configuration: 3 guidance branches x `frames` frames."""
+    x = torch.randn(3, frames, 8, 8, 8, dtype=dtype)
+    clip, audio = torch.randn(3 * frames, 1, 64, dtype=dtype), torch.randn(3 * frames, 32, 64, dtype=dtype)
+    ids, t = torch.tensor([[12.5, 30.0, 20.0]] * 3, dtype=dtype), torch.tensor(1.0, dtype=dtype)
+    mask = torch.zeros(1, 1, 64, 64, dtype=dtype)
+    mask[..., 16:48, 16:48] = 1
+    return x, t, clip, audio, ids, mask
+
+
 def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
-    """torch.compile per block (eager backend here: dynamo's tracing, no code generation on CI)."""
-    from sonic.gpu.acceleration import compile_unet_regions
+    """torch.compile per block (eager backend here: dynamo's tracing, no code generation on CI),
+    with the speed rewrites in place: channels-last weights and the fused GEGLU custom op."""
+    from sonic.gpu.acceleration import compile_unet_regions, to_channels_last
+    from sonic.gpu.kernels import use_fused_geglu
     from sonic.gpu.unet import build_unet, fuse_self_attention, tiny_unet_config
 
     torch.manual_seed(0)
     unet = build_unet(tiny_unet_config()).eval()
     fuse_self_attention(unet)
-    frames = 4
-    x = torch.randn(3, frames, 8, 8, 8)
-    clip, audio = torch.randn(3 * frames, 1, 64), torch.randn(3 * frames, 32, 64)
-    ids, t = torch.tensor([[12.5, 30.0, 20.0]] * 3), torch.tensor(1.0)
-    mask = torch.zeros(1, 1, 64, 64)
-    mask[..., 16:48, 16:48] = 1
+    assert to_channels_last(unet) > 0 and use_fused_geglu(unet) == 48     # 16 transformers x 3 feed-forwards
+    x, t, clip, audio, ids, mask = tiny_unet_inputs()
     with torch.no_grad():
         expected = unet(x, t, clip, audio, ids, mask)
         # fullgraph=True turns any graph break (e.g. a host sync such as .item()) into an error
@@ -152,6 +162,62 @@ def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
         again = unet(x * 0.5, t * 2, clip, audio, ids, mask)
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
     assert again.shape == expected.shape and not torch.equal(again, expected)
+
+
+def test_speed_rewrites_compute_the_same_unet(monkeypatch):
+    """Channels-last convolutions and the fused GEGLU path give the plain UNet's output (float64:
+    the tiny random network amplifies float32 rounding ~1e4x through its 1x1-pixel GroupNorms)."""
+    import copy
+
+    import sonic.gpu.kernels as kernels
+    from sonic.gpu.acceleration import to_channels_last
+    from sonic.gpu.unet import build_unet, tiny_unet_config
+
+    torch.manual_seed(0)
+    unet = build_unet(tiny_unet_config()).eval().double()
+    inputs = tiny_unet_inputs(torch.float64)
+    rewritten = copy.deepcopy(unet)
+    to_channels_last(rewritten)
+    kernels.use_fused_geglu(rewritten)
+    assert rewritten.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    calls = []
+    reference = kernels.geglu_reference
+    monkeypatch.setattr(kernels, "geglu_reference", lambda *a: calls.append(1) or reference(*a))
+    with torch.no_grad():
+        expected = unet(*inputs)
+        assert calls == []
+        got = rewritten(*inputs)
+    assert len(calls) == 48          # every feed-forward went through the sonic::geglu op (CPU: reference math)
+    assert ((got - expected).norm() / expected.norm()).item() < 1e-9
+
+
+def test_fused_geglu_kernel_matches_pytorch_in_the_triton_interpreter():
+    """The Triton GEGLU kernel itself, run on the CPU by Triton's interpreter: edges that are not
+    multiples of the tile (tensor descriptors pad reads and drop writes), bias or none, 3-D input."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import torch
+        from sonic.gpu.kernels import geglu_reference, geglu_triton
+        torch.manual_seed(0)
+        for m, k, n, bias in [(100, 64, 48, True), (64, 96, 64, False), (33, 40, 20, True), (70, 32, 96, True)]:
+            x = torch.randn(m, k)
+            w = torch.randn(2 * n, k) / k ** 0.5
+            b = torch.randn(2 * n) if bias else None
+            got, want = geglu_triton(x, w, b), geglu_reference(x, w, b)
+            assert got.shape == want.shape == (m, n), (got.shape, want.shape)
+            err = ((got - want).norm() / want.norm()).item()
+            assert err < 1e-5, (m, k, n, bias, err)
+        x = torch.randn(2, 5, 32)
+        w = torch.randn(40, 32)
+        assert torch.allclose(geglu_triton(x, w, None), geglu_reference(x, w, None), atol=1e-4)
+        print("ok")
+    """)
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
 
 
 def test_render_stage_with_sonic_and_no_weights_fails_with_the_doctors_message(tmp_path, portrait_path):

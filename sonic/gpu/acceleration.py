@@ -5,6 +5,9 @@ relative L2 2e-2 of an fp32 forward) and was kept only where it measured faster 
 bench/RESULTS.md has the numbers.
 
 - fused q/k/v projection of every self-attention (one GEMM instead of three);
+- channels-last convolution weights (cuDNN's NCHW<->NHWC transposes were 4 % of a compiled call),
+  the memory-efficient SDPA kernel for the frame-axis attention (25-token sequences) and a fused
+  Triton GEGLU (sonic/gpu/kernels.py): together a compiled 512-px call 284 -> 275 ms;
 - cuDNN attention before flash (H100, 512 px: eager UNet call 406 vs 420 ms; the level-0 spatial
   attention 3.3 vs 5.2 ms);
 - regional `torch.compile` (UNet call 406 -> 288 ms at 512 px, 1813 -> 1385 ms at 1024 px; cold
@@ -35,6 +38,10 @@ class Acceleration:
     compile_mode: str | None = "default"        # None: eager; else a torch.compile mode
     compile_vae: bool = True                    # also compile the VAE decoder (when compile_mode is set)
     attention: str = "cudnn"                    # "cudnn", "flash", or "auto" (PyTorch's own order)
+    # CUDA only (no gain, or no kernel, on the CPU):
+    channels_last: bool = True                  # NHWC convolutions, no cuDNN layout transposes
+    efficient_temporal_attention: bool = True   # memory-efficient SDPA for the 25-frame attention
+    fused_geglu: bool = True                    # Triton GEGLU feed-forward (sonic/gpu/kernels.py)
 
     @classmethod
     def from_settings(cls, settings: Any, device: torch.device | str) -> Acceleration:
@@ -57,6 +64,23 @@ def set_attention_backend(name: str) -> None:
     torch.backends.cuda.enable_flash_sdp(name == "flash")
     torch.backends.cuda.enable_cudnn_sdp(name == "cudnn")
     torch.backends.cuda.enable_mem_efficient_sdp(True)
+
+
+def to_channels_last(model: torch.nn.Module) -> int:
+    """Store convolution weights channels-last (NDHWC for the temporal 3-D convolutions); returns
+    how many. cuDNN's fp16 convolutions run NHWC: with NCHW tensors every convolution transposes
+    its input and output (4 % of a compiled UNet call at 512 px). A convolution whose weight is
+    channels-last returns channels-last, so the layout then carries through the network."""
+    count = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
+        elif isinstance(module, torch.nn.Conv3d):
+            module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last_3d)
+        else:
+            continue
+        count += 1
+    return count
 
 
 def compile_unet_regions(unet: torch.nn.Module, mode: str | None = "default", backend: str = "inductor",
@@ -96,16 +120,30 @@ def compile_vae_decoder_regions(vae: torch.nn.Module, mode: str | None = "defaul
     return count
 
 
+def rewrite_unet(models: Any, options: Acceleration) -> None:
+    """The exact rewrites of `options` (everything but compiling), applied in place."""
+    from sonic.gpu.kernels import use_fused_geglu
+    from sonic.gpu.unet import fuse_self_attention, use_efficient_temporal_attention
+
+    if options.fuse_qkv:
+        fuse_self_attention(models.unet)
+    if models.device.type != "cuda":
+        return
+    set_attention_backend(options.attention)
+    if options.channels_last:
+        to_channels_last(models.unet)
+    if options.efficient_temporal_attention:
+        use_efficient_temporal_attention(models.unet)
+    if options.fused_geglu:
+        use_fused_geglu(models.unet)
+
+
 def accelerate(models: Any, options: Acceleration | None = None) -> Acceleration:
     """Apply `options` (default: from the settings) to loaded SonicModels, once per process."""
     from factory.settings import Settings
-    from sonic.gpu.unet import fuse_self_attention
 
     options = options or Acceleration.from_settings(Settings.load(), models.device)
-    if options.fuse_qkv:
-        fuse_self_attention(models.unet)
-    if models.device.type == "cuda":
-        set_attention_backend(options.attention)
+    rewrite_unet(models, options)
     if options.compile_mode:
         compile_unet_regions(models.unet, options.compile_mode)
         if options.compile_vae:

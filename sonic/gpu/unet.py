@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sonic.gpu.kernels import feed_forward
 from sonic.gpu.spec import unet_config
 
 try:  # diffusers is a runtime dependency of the GPU renderer only (imported lazily by callers)
@@ -94,7 +95,13 @@ def self_attention(attn: nn.Module, x: torch.Tensor) -> torch.Tensor:
         q, k, v = F.linear(x, attn.fused_qkv).chunk(3, dim=-1)
     else:
         q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
-    out = F.scaled_dot_product_attention(_heads(q, attn.heads), _heads(k, attn.heads), _heads(v, attn.heads))
+    q, k, v = _heads(q, attn.heads), _heads(k, attn.heads), _heads(v, attn.heads)
+    if getattr(attn, "efficient_kernel", False):
+        # set by `use_efficient_temporal_attention`: for 25-frame sequences the memory-efficient
+        # kernel beats flash and cuDNN (bench/RESULTS.md); called directly, SDPA would pick cuDNN
+        out = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, False)[0]
+    else:
+        out = F.scaled_dot_product_attention(q, k, v)
     return attn.to_out[0](_merge(out))
 
 
@@ -148,23 +155,25 @@ class SonicTransformer(TransformerSpatioTemporalModel):
             # spatial block (BasicTransformerBlock, layer_norm variant)
             h = self_attention(block.attn1, block.norm1(h)) + h
             h = audio_cross_attention(block.attn2, block.norm2(h), ctx.clip_spatial, ctx.audio_spatial, mask, ctx.ip_scale) + h
-            h = block.ff(block.norm3(h)) + h
+            h = feed_forward(block.ff, block.norm3(h)) + h
 
             # temporal block (TemporalBasicTransformerBlock): attention across frames per pixel
             t = h + frame_emb
             t = t.reshape(batch, num_frames, height * width, inner).permute(0, 2, 1, 3)
             t = t.reshape(batch * height * width, num_frames, inner)
-            t = temporal.ff_in(temporal.norm_in(t)) + t       # is_res: dim == inner
+            t = feed_forward(temporal.ff_in, temporal.norm_in(t)) + t       # is_res: dim == inner
             t = self_attention(temporal.attn1, temporal.norm1(t)) + t
             t = audio_cross_attention(temporal.attn2, temporal.norm2(t), ctx.clip_temporal, ctx.audio_temporal, None, ctx.ip_scale) + t
-            t = temporal.ff(temporal.norm3(t)) + t
+            t = feed_forward(temporal.ff, temporal.norm3(t)) + t
             t = t.reshape(batch, height * width, num_frames, inner).permute(0, 2, 1, 3)
             t = t.reshape(batch_frames, height * width, inner)
 
             h = self.time_mixer(x_spatial=h, x_temporal=t, image_only_indicator=image_only_indicator)
 
         h = self.proj_out(h)
-        h = h.reshape(batch_frames, height, width, inner).permute(0, 3, 1, 2).contiguous()
+        h = h.reshape(batch_frames, height, width, inner).permute(0, 3, 1, 2)   # NHWC-ordered NCHW view
+        if not residual.is_contiguous(memory_format=torch.channels_last):
+            h = h.contiguous()          # an NCHW network (see acceleration.to_channels_last)
         return (h + residual,)
 
 
@@ -256,6 +265,16 @@ def fuse_self_attention(unet: nn.Module) -> None:
     for name, module in unet.named_modules():
         if name.endswith("attn1") and module.to_q.bias is None:
             module.fused_qkv = torch.cat([module.to_q.weight, module.to_k.weight, module.to_v.weight], 0).detach()
+
+
+def use_efficient_temporal_attention(unet: nn.Module, enabled: bool = True) -> int:
+    """Run the frame-axis self-attention with the memory-efficient SDPA kernel (CUDA only)."""
+    count = 0
+    for name, module in unet.named_modules():
+        if ".temporal_transformer_blocks." in name and name.endswith("attn1"):
+            module.efficient_kernel = enabled
+            count += 1
+    return count
 
 
 def tiny_unet_config() -> dict[str, Any]:

@@ -1,0 +1,188 @@
+"""Fused GPU kernels for the Sonic UNet (Triton), each beside the plain-PyTorch math it replaces.
+
+Why a hand-written kernel: a GEGLU feed-forward (`hidden, gate = x @ W + b; hidden * gelu(gate)`)
+is memory-bound at the UNet's first level (320 channels x 75 frames x 4,096 positions): the
+projection writes a 2 x 1,280-wide fp16 result, an elementwise kernel reads it back and writes
+half of it again. `torch.compile` cannot fuse an activation into cuBLAS's matrix product. The
+kernel here computes both halves of each output tile in registers and writes only
+`hidden * gelu(gate)`: 5x less memory traffic for that step, same arithmetic in fp32 (persistent,
+tiles moved by TMA descriptors). Measured on an H100 (bench/bench_sonic_kernels.py, 512 px):
+1.62 vs 1.86 ms at level 0 (307,200 x 320 -> 1,280), but 1.41 vs 1.38 and 1.14 vs 1.01 ms at
+levels 1 and 2, where Triton's matrix product is slower than cuBLAS; a whole compiled UNet call
+is 4.5 ms faster with it (279.6 -> 275.1 ms).
+
+`geglu` is a registered custom op (`sonic::geglu`) so `torch.compile` treats it as one opaque call
+inside the compiled blocks (no graph break); on the CPU, or where Triton is missing, it runs
+`geglu_reference`. Tests run the Triton kernel on the CPU through Triton's interpreter
+(TRITON_INTERPRET=1); the benchmark checks it against the reference on the GPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+
+def geglu_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """diffusers' GEGLU: project to 2N features, split, `hidden * gelu(gate)` (exact erf GELU)."""
+    hidden, gate = F.linear(x, weight, bias).chunk(2, dim=-1)
+    return hidden * F.gelu(gate)
+
+
+@functools.cache
+def _triton_kernel():
+    """The Triton kernel, built on first use (triton is imported only where it runs)."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def geglu_kernel(x_ptr, w_ptr, b_ptr, out_ptr, M, N, K,
+                     HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                     BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, PROGRAMS: tl.constexpr):
+        # tensor descriptors: tiles move by TMA on Hopper; reads past an edge give zeros and
+        # writes past it are dropped, so no masks
+        x_desc = tl.make_tensor_descriptor(x_ptr, shape=[M, K], strides=[K, 1], block_shape=[BLOCK_M, BLOCK_K])
+        # W is (2N, K) as nn.Linear stores it: rows [0, N) make `hidden`, rows [N, 2N) make `gate`
+        w_desc = tl.make_tensor_descriptor(w_ptr, shape=[2 * N, K], strides=[K, 1], block_shape=[BLOCK_N, BLOCK_K])
+        out_desc = tl.make_tensor_descriptor(out_ptr, shape=[M, N], strides=[N, 1], block_shape=[BLOCK_M, BLOCK_N])
+        tiles_m = tl.cdiv(M, BLOCK_M)
+        tiles_n = tl.cdiv(N, BLOCK_N)
+        per_group = GROUP_M * tiles_n
+        # persistent: one program per SM walks the output tiles, in groups of GROUP_M tile rows so
+        # programs running together share weight tiles in L2
+        for tile in tl.range(tl.program_id(0), tiles_m * tiles_n, PROGRAMS, flatten=True):
+            first_m = (tile // per_group) * GROUP_M
+            group_rows = min(tiles_m - first_m, GROUP_M)
+            off_m = (first_m + (tile % per_group) % group_rows) * BLOCK_M
+            off_n = ((tile % per_group) // group_rows) * BLOCK_N
+            hidden = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+            gate = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+            for k in range(0, K, BLOCK_K):
+                x = x_desc.load([off_m, k])
+                # a hidden tile that overhangs column N reads gate rows: those columns are never stored
+                hidden = tl.dot(x, w_desc.load([off_n, k]).T, hidden)
+                gate = tl.dot(x, w_desc.load([N + off_n, k]).T, gate)
+            if HAS_BIAS:
+                cols = off_n + tl.arange(0, BLOCK_N)
+                hidden += tl.load(b_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)[None, :]
+                gate += tl.load(b_ptr + N + cols, mask=cols < N, other=0.0).to(tl.float32)[None, :]
+            out = hidden * (0.5 * gate * (1.0 + tl.math.erf(gate * 0.7071067811865476)))
+            out_desc.store([off_m, off_n], out.to(out_desc.dtype))
+
+    return geglu_kernel
+
+
+# (BLOCK_M, BLOCK_N, BLOCK_K, warps, pipeline stages): the candidates the autotuner times
+TILE_CONFIGS = (
+    (128, 128, 64, 8, 3), (128, 128, 64, 8, 4), (128, 128, 32, 8, 4), (128, 64, 64, 4, 4),
+    (128, 64, 64, 8, 4), (64, 128, 64, 4, 4), (128, 128, 64, 4, 3), (256, 64, 64, 8, 3),
+)
+
+
+@functools.cache
+def _tuned_kernel():
+    """The kernel with tile sizes picked per shape by timing (once per shape, on the GPU)."""
+    import triton
+
+    configs = [
+        triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8}, num_warps=w, num_stages=s)
+        for bm, bn, bk, w, s in TILE_CONFIGS
+    ]
+    return triton.autotune(configs=configs, key=["M", "N", "K"])(_triton_kernel())
+
+
+def _descriptor_scratch(size: int, alignment: int, stream: int | None) -> torch.Tensor:
+    # Triton builds the tensor descriptors in global memory it asks for through this hook
+    device = "cuda" if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1" else "cpu"
+    return torch.empty(size, dtype=torch.int8, device=device)
+
+
+def tma_compatible(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Tensor descriptors need rows whose byte length is a multiple of 16 (K and N)."""
+    return x.shape[-1] * x.element_size() % 16 == 0 and weight.shape[0] // 2 * x.element_size() % 16 == 0
+
+
+def geglu_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """`geglu_reference` in one Triton kernel. x: (..., K); weight: (2N, K); bias: (2N,) or None."""
+    import triton
+
+    k = x.shape[-1]
+    n = weight.shape[0] // 2
+    x2 = x.reshape(-1, k).contiguous()
+    if x2.data_ptr() % 16:             # a view starting mid-row: descriptors need 16-byte aligned starts
+        x2 = x2.clone()
+    weight = weight.contiguous()
+    m = x2.shape[0]
+    out = torch.empty((m, n), device=x.device, dtype=x.dtype)
+    triton.set_allocator(_descriptor_scratch)
+    args = (x2, weight, bias if bias is not None else weight, out, m, n, k)
+    if os.environ.get("TRITON_INTERPRET") == "1" or not x.is_cuda:   # interpreter: one small tile size
+        programs = 4
+        _triton_kernel()[(programs,)](*args, HAS_BIAS=bias is not None, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32,
+                                      GROUP_M=4, PROGRAMS=programs)
+    else:
+        programs = torch.cuda.get_device_properties(x.device).multi_processor_count
+
+        def grid(meta):
+            return (min(programs, triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(n, meta["BLOCK_N"])),)
+
+        _tuned_kernel()[grid](*args, HAS_BIAS=bias is not None, PROGRAMS=programs)
+    return out.reshape(*x.shape[:-1], n)
+
+
+@functools.cache
+def triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.cache
+def has_tma(device_index: int) -> bool:
+    """TMA tensor descriptors (the kernel's tile loads) need Hopper (compute capability 9) or newer;
+    older cards, e.g. 24 GB consumer cards, run the PyTorch reference instead."""
+    return torch.cuda.get_device_capability(device_index)[0] >= 9
+
+
+# Optional[...] rather than `X | None`: custom_op reads these annotations to build the op's schema
+@torch.library.custom_op("sonic::geglu", mutates_args=())
+def geglu(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """GEGLU projection + activation: the Triton kernel on CUDA in half precision, the PyTorch
+    reference elsewhere (fp32 too: Triton's fp32 products round through TF32)."""
+    if (x.is_cuda and x.dtype in (torch.float16, torch.bfloat16) and triton_available()
+            and has_tma(x.device.index or 0) and tma_compatible(x, weight)):
+        return geglu_triton(x, weight, bias)
+    return geglu_reference(x, weight, bias)
+
+
+@geglu.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    return x.new_empty(*x.shape[:-1], weight.shape[0] // 2)
+
+
+def feed_forward(ff: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """diffusers' FeedForward (GEGLU -> dropout -> linear) with the fused GEGLU when the module was
+    marked by `use_fused_geglu`; otherwise the module itself."""
+    if not getattr(ff, "fused_geglu", False):
+        return ff(x)
+    proj = ff.net[0].proj
+    return ff.net[2](geglu(x, proj.weight, proj.bias))   # net[1] is dropout: identity at inference
+
+
+def use_fused_geglu(model: torch.nn.Module, enabled: bool = True) -> int:
+    """Mark every GEGLU FeedForward of `model` to use the fused kernel; returns how many."""
+    from diffusers.models.activations import GEGLU
+    from diffusers.models.attention import FeedForward
+
+    count = 0
+    for module in model.modules():
+        if isinstance(module, FeedForward) and isinstance(module.net[0], GEGLU):   # exact-erf GEGLU
+            module.fused_geglu = enabled
+            count += 1
+    return count
