@@ -9,7 +9,10 @@ parameter names are checked too), and the same inputs, it prints the relative L2
 - one UNet call (3 guidance branches x frames, with the face mask, the audio adapters and the
   frame-averaged temporal context): the official UNet + IP-adapter processors vs our SonicUNet
   (eager, then with the speed rewrites that run on this device);
-- audio2token and audio2bucket on random whisper features.
+- audio2token and audio2bucket on random whisper features;
+- (tiny only) a whole clip: the official `test()` function of sonic.py (run as written) with its
+  SonicPipeline against our `denoise` + `decode`, the same tiny random models and initial noise,
+  and a control clip from other audio.
 
 Default: a tiny UNet (same structure, small widths) in float64 on the CPU, where equal math gives
 ~1e-12. `--full` uses the official sizes (a GPU is advised; float32: ~1e-6).
@@ -119,6 +122,99 @@ def compare_audio_models(device: str, dtype: torch.dtype) -> dict:
                 "audio2bucket_rel_l2": rel(models[3](bucket_windows, clip), want_bucket.reshape(6, 2))}
 
 
+def official_function(path: str, name: str):
+    """One top-level function of an official source file, run as written (its module imports
+    torchvision and librosa, which this harness does not need)."""
+    import ast
+
+    tree = ast.parse(open(path).read())
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    namespace = {"torch": torch, "tqdm": __import__("tqdm").tqdm}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), namespace)
+    return namespace[name]
+
+
+def compare_pipeline(official_dir: str, size: int = 128, seconds: float = 1.6, window: int = 4, steps: int = 3) -> dict:
+    """The whole clip: official `test()` + SonicPipeline vs our `denoise` + `decode`, same tiny random
+    models, same initial noise (float32: the official code casts its inputs to float32)."""
+    import os
+
+    import numpy as np
+    from diffusers import EulerDiscreteScheduler
+    from PIL import Image
+    from src.models.audio_adapter.audio_proj import AudioProjModel
+    from src.models.audio_adapter.audio_to_bucket import Audio2bucketModel
+    from src.models.base.unet_spatio_temporal_condition import (
+        UNetSpatioTemporalConditionModel as OfficialUNet, add_ip_adapters,
+    )
+    from src.pipelines.pipeline_sonic import SonicPipeline
+
+    from sonic.gpu.models import random_models
+    from sonic.gpu.pipeline import RenderSettings, decode, denoise, face_mask_for
+    from sonic.gpu.spec import scheduler_config
+    from sonic.gpu.unet import tiny_unet_config
+
+    test = official_function(os.path.join(official_dir, "sonic.py"), "test")
+    models = random_models(tiny=True, device="cpu", dtype=torch.float32, interpolator=False)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():                    # norms and biases away from their 1 / 0 init as well
+        for m in (models.unet, models.vae):
+            for p in m.parameters():
+                if p.dim() == 1:
+                    p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    unet = OfficialUNet(**tiny_unet_config())
+    add_ip_adapters(unet, [32], [1.0])
+    unet.load_state_dict(models.unet.state_dict(), strict=True)
+    dim = tiny_unet_config()["cross_attention_dim"]
+    audio_pe = AudioProjModel(seq_len=10, blocks=5, channels=384, intermediate_dim=64, output_dim=dim, context_tokens=32)
+    audio_pe.load_state_dict(models.audio_to_tokens.state_dict(), strict=True)
+    audio2bucket = Audio2bucketModel(seq_len=50, blocks=1, channels=384, clip_channels=dim, intermediate_dim=64,
+                                     output_dim=1, context_tokens=2)
+    audio2bucket.load_state_dict(models.audio_to_bucket.state_dict(), strict=True)
+    pipe = SonicPipeline(vae=models.vae, image_encoder=models.image_encoder, unet=unet.eval(),
+                         scheduler=EulerDiscreteScheduler.from_config(scheduler_config()))
+
+    rng = np.random.default_rng(0)
+    portrait = (rng.random((size, size, 3)) * 255).astype(np.uint8)
+    t = np.arange(int(seconds * 16000)) / 16000
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.05 * rng.standard_normal(t.size))
+    samples = samples.astype(np.float32)
+    box = (size * 0.3, size * 0.2, size * 0.7, size * 0.7)
+    mask = face_mask_for(box, size, size)
+
+    # official batch, as image_audio_to_tensor builds it (ToTensor + Normalize(0.5, 0.5); mask in [0, 1])
+    batch = {
+        "ref_img": torch.from_numpy(portrait).permute(2, 0, 1).float() / 127.5 - 1.0,
+        "clip_images": models.clip_processor(images=Image.fromarray(portrait).resize((224, 224), Image.LANCZOS),
+                                             return_tensors="pt").pixel_values[0],
+        "face_mask": torch.from_numpy(mask)[None].repeat(3, 1, 1),
+        "audio_feature": models.feature_extractor(samples, sampling_rate=16000, return_tensors="pt").input_features[0],
+        "audio_len": len(samples) // 640,
+    }
+    settings = RenderSettings(inference_steps=steps, frames_per_window=window, interpolate=False)
+    config = SimpleNamespace(step=2, decode_chunk_size=settings.decode_chunk_size, motion_bucket_scale=1.0,
+                             fps=settings.fps, noise_aug_strength=0.0, overlap=settings.overlap,
+                             shift_offset=settings.shift_offset, n_sample_frames=window, num_inference_steps=steps,
+                             min_appearance_guidance_scale=settings.appearance_guidance,
+                             max_appearance_guidance_scale=settings.appearance_guidance,
+                             audio_guidance_scale=settings.audio_guidance, i2i_noise_strength=1.0)
+    n = batch["audio_len"] // config.step
+    torch.manual_seed(11)
+    torch.randn(1, 3, size, size)                            # the official draws its augmentation noise first
+    noise = torch.randn(1, n, 4, size // 8, size // 8)
+    torch.manual_seed(11)
+    with torch.no_grad():
+        want = test(pipe, config, SimpleNamespace(encoder=models.whisper_encoder), audio_pe.eval(),
+                    audio2bucket.eval(), models.image_encoder, size, size, batch)[0].permute(1, 0, 2, 3)   # (F, 3, H, W)
+        latents, _ = denoise(models, portrait, mask, samples, settings, noise=noise)
+        got = torch.cat(list(decode(models, latents, settings))).cpu()
+        other = torch.cat(list(decode(models, denoise(models, portrait, mask, samples[::-1].copy(), settings,
+                                                          noise=noise)[0], settings))).cpu()
+    return {"pipeline_frames": f"{got.shape[0]} ours, {want.shape[0]} official",
+            "pipeline_rel_l2": rel(got, want), "pipeline_max_abs": (got - want).abs().max().item(),
+            "pipeline_control_reversed_audio_rel_l2": rel(other, want)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--official", required=True, help="a checkout of github.com/jixiaozhong/Sonic")
@@ -137,6 +233,8 @@ def main() -> None:
           f"{args.device}, {dtype}", flush=True)
     result = compare_unet(args.full, args.device, dtype, frames)
     result.update(compare_audio_models(args.device, dtype))
+    if not args.full:
+        result.update(compare_pipeline(args.official))
     for key, value in result.items():
         print(f"  {key}: {value:.3e}" if isinstance(value, float) else f"  {key}: {value}")
 
