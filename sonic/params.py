@@ -107,7 +107,12 @@ SpeechFacts = Mapping[str, Any]
 
 
 class Renderer(Protocol):
-    """What ``sonic.stage`` needs from a renderer (see the module docstring)."""
+    """What ``sonic.stage`` needs from a renderer (see the module docstring).
+
+    Optional, read with getattr by the stage: ``work_before_frames`` (share of the time spent
+    before the first frame, reported through ``progress``; default 0) and ``last_report`` (a
+    dict stored with the job after each render, e.g. seconds and peak GPU memory).
+    """
 
     name: str
     version: str

@@ -4,7 +4,8 @@ Reads   files:  image, audio (the speak stage turns an uploaded recording into "
         values: speech ({"seconds", "phonemes": [[symbol, start_s, end_s], ...]}; optional)
         params: the render parameters of ``sonic.params`` and ``renderer``
 Writes  files:  video
-        values: render ({renderer, fps, frames, width, height, seconds, face_box, warnings, mouth})
+        values: render ({renderer, fps, frames, width, height, seconds, face_box, warnings, mouth,
+                renderer_report})
 
 The renderer is ``params["renderer"]`` or ``settings.renderer``: ``cpu`` (built in) or
 ``sonic`` (GPU, ``sonic.gpu``). A renderer that cannot run fails the job with instructions;
@@ -89,7 +90,9 @@ def run(ctx: StageContext) -> StageResult:
         width, height = paste.width, paste.height
 
     speech = ctx.values.get("speech") or None
-    frames = renderer.render(crop.image, audio_path, speech, params, lambda f, note: ctx.progress(0.02, note))
+    # a renderer that works before its first frame (Sonic's diffusion) reports that part itself
+    before = float(getattr(renderer, "work_before_frames", 0.0))
+    frames = renderer.render(crop.image, audio_path, speech, params, lambda f, note: ctx.progress(before * f, note))
     video_path = ctx.workdir / "video.mp4"
     written = 0
     with VideoWriter(video_path, width, height, fps=FPS, audio=audio_path) as video:
@@ -97,7 +100,7 @@ def run(ctx: StageContext) -> StageResult:
             video.write(frame if paste is None else paste(frame))
             written += 1
             if written % PROGRESS_EVERY == 0:
-                ctx.progress(min(0.99, written / max(1, expected)), f"frame {written}/{expected}")
+                ctx.progress(min(0.99, before + (1 - before) * written / max(1, expected)), f"frame {written}/{expected}")
         if written != expected:
             # A wrong count would freeze or cut the end of the speech: a bug, not bad input.
             raise RuntimeError(f"the {name} renderer made {written} frames for {seconds:.2f} s; expected {expected}")
@@ -118,6 +121,9 @@ def run(ctx: StageContext) -> StageResult:
     mouth_source = getattr(renderer, "last_mouth_source", None)
     if mouth_source:
         facts["mouth"] = mouth_source
+    report = getattr(renderer, "last_report", None)     # Sonic: seconds, time to first frame, peak GPU memory
+    if report:
+        facts["renderer_report"] = dict(report)
     return StageResult(files={"video": video_path}, values={"render": facts})
 
 

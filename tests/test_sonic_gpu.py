@@ -241,9 +241,16 @@ def test_stage_adapter_renders_the_crop_size_and_exact_frame_count(tiny_models, 
     write_wav(audio, (np.random.default_rng(1).standard_normal(8820) * 0.1).astype(np.float32), 22050)  # 0.4 s
     crop = load_image(portrait_path)[60:160, 160:260]  # 100×100: not a multiple of 64
     adapter = StageRenderer(SonicRenderer(None, device="cpu", models=tiny_models))
-    frames = list(adapter.render(crop, audio, None, RenderParams(inference_steps=10)))
+    told = []
+    frames = list(adapter.render(crop, audio, None, RenderParams(inference_steps=10),
+                                 lambda fraction, note: told.append((fraction, note))))
     assert len(frames) == 10
     assert all(f.shape == (100, 100, 3) and f.dtype == np.uint8 for f in frames)
+    # progress during the diffusion steps (before any frame exists), then a report for the job
+    assert [note for _, note in told] == [f"diffusion step {i}/10" for i in range(1, 11)]
+    assert [f for f, _ in told] == sorted(f for f, _ in told) and told[-1][0] == 1.0
+    report = adapter.last_report
+    assert report["size"] == 128 and 0 < report["seconds_to_first_frame"] <= report["seconds"]
 
 
 def test_acceleration_compiles_on_cuda_by_default_and_never_on_the_cpu(monkeypatch):

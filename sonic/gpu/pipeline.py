@@ -24,7 +24,7 @@ official: one pair per call in fp32). Without RIFE weights (or with `interpolate
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -73,7 +73,6 @@ class RenderSettings:
     interpolation_pairs_per_call: int = 32        # at 512 px (fewer when larger)
     ip_scale: float = DEFAULTS.ip_audio_scale
     seed: int = DEFAULTS.seed
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- audio
@@ -152,8 +151,12 @@ def sigma_schedule(models: SonicModels, steps: int) -> tuple[torch.Tensor, torch
 
 @torch.no_grad()
 def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | None, samples: np.ndarray,
-            settings: RenderSettings, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
-    """Run the diffusion loop; returns (latents (n, 4, h, w) unscaled for the VAE, frames at 25 fps)."""
+            settings: RenderSettings, noise: torch.Tensor | None = None,
+            progress: Callable[[float, str], None] | None = None) -> tuple[torch.Tensor, int]:
+    """Run the diffusion loop; returns (latents (n, 4, h, w) unscaled for the VAE, frames at 25 fps).
+
+    progress(fraction, note) is told after each diffusion step (no GPU sync: the GPU is at most
+    about one step behind what is reported)."""
     dev, dt = models.device, models.dtype
     ref_latents, cond_latents, image_embed = image_conditioning(models, portrait)
     tokens, silent, buckets, frames_25 = audio_conditioning(models, samples, image_embed)
@@ -215,6 +218,8 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
             total.index_add_(1, idx, stepped)
             count.index_add_(0, idx, torch.ones_like(idx, dtype=count.dtype))
         latents = total / count[None, :, None, None, None]
+        if progress:
+            progress((i + 1) / settings.inference_steps, f"diffusion step {i + 1}/{settings.inference_steps}")
     return latents[0] / LATENT_SCALE, frames_25
 
 
@@ -282,10 +287,12 @@ def _interpolated(net: Any, chunks: Iterator[torch.Tensor], pairs_at_512: int) -
 
 
 def generate(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | None, samples: np.ndarray,
-             settings: RenderSettings | None = None, noise: torch.Tensor | None = None) -> Iterator[np.ndarray]:
-    """All frames at 25 fps as (H, W, 3) uint8 arrays; as many frames as the audio lasts."""
+             settings: RenderSettings | None = None, noise: torch.Tensor | None = None,
+             progress: Callable[[float, str], None] | None = None) -> Iterator[np.ndarray]:
+    """All frames at 25 fps as (H, W, 3) uint8 arrays; as many frames as the audio lasts.
+    `progress` follows the diffusion steps (see `denoise`), which come before the first frame."""
     settings = settings or RenderSettings()
-    latents, frames_25 = denoise(models, portrait, face_mask, samples, settings, noise)
+    latents, frames_25 = denoise(models, portrait, face_mask, samples, settings, noise, progress)
     return to_25fps(models, decode(models, latents, settings), frames_25, settings)
 
 

@@ -42,7 +42,7 @@ class SonicRenderer:
         self.acceleration = accelerate(models, acceleration)
         self.models = models
         self.interpolate = interpolate
-        self.last_peak_memory_gib: float | None = None
+        self.last_peak_memory_gib: float | None = None   # of the last render, on CUDA
 
     def render(
         self,
@@ -54,6 +54,7 @@ class SonicRenderer:
         dynamic_scale: float = 1.0,
         seed: int = DEFAULTS.seed,
         noise: Any = None,
+        progress: Any = None,
     ) -> Iterator[np.ndarray]:
         """Frames (H, W, 3) uint8 at 25 fps, as many as the audio lasts.
 
@@ -61,6 +62,7 @@ class SonicRenderer:
         audio: mono float32 at any rate (resampled to 16 kHz). face_box (x1, y1, x2, y2) in portrait
         pixels limits where the audio may move the image (the official face mask); None = whole image.
         noise: optional fixed initial noise (1, n, 4, H/8, W/8) to compare implementations exactly.
+        progress: optional (fraction, note) callback, told after each diffusion step.
         """
         import torch
 
@@ -75,7 +77,7 @@ class SonicRenderer:
         cuda = self.models.device.type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats(self.models.device)
-        yield from generate(self.models, portrait, mask, samples, settings, noise)
+        yield from generate(self.models, portrait, mask, samples, settings, noise, progress)
         if cuda:
             self.last_peak_memory_gib = torch.cuda.max_memory_allocated(self.models.device) / 2**30
 
@@ -110,14 +112,20 @@ class StageRenderer:
     """
 
     name = "sonic"
+    # share of the stage's time spent before the first frame (the diffusion steps): the stage
+    # scales progress by it, so the bar moves during diffusion instead of waiting for frames
+    work_before_frames = 0.9
 
     def __init__(self, sonic: SonicRenderer):
         self.sonic = sonic
         # part of the render cache key: RIFE on/off gives different videos
         rife = sonic.interpolate and sonic.models.interpolator is not None
         self.version = "2-rife" if rife else "2"
+        self.last_report: dict[str, Any] = {}    # of the last render, stored with the job by the stage
 
     def render(self, image_rgb: np.ndarray, audio_path: Path, speech: Any, params: Any, progress: Any = None) -> Iterator[np.ndarray]:
+        import time
+
         import cv2
 
         from factory.faces import detect_faces
@@ -130,14 +138,19 @@ class StageRenderer:
         box = (faces[0].x0, faces[0].y0, faces[0].x1, faces[0].y1) if faces else None
         samples, rate = decode_audio(audio_path)
         total = frame_count(len(samples) / rate)
+        started = time.perf_counter()
+        self.last_report = {"size": side}
         frames = self.sonic.render(portrait, samples, rate, face_box=box, inference_steps=params.inference_steps,
-                                   dynamic_scale=params.dynamic_scale, seed=params.seed)
+                                   dynamic_scale=params.dynamic_scale, seed=params.seed, progress=progress)
         for index, frame in enumerate(frames):
             if index >= total:
                 break
-            if progress and index % 25 == 0:
-                progress(index / total, f"Sonic frame {index}/{total}")
+            if index == 0:
+                self.last_report["seconds_to_first_frame"] = round(time.perf_counter() - started, 2)
             yield frame if frame.shape[:2] == (height, width) else cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC)
+        self.last_report["seconds"] = round(time.perf_counter() - started, 2)
+        if self.sonic.last_peak_memory_gib is not None:
+            self.last_report["peak_gpu_memory_gib"] = round(self.sonic.last_peak_memory_gib, 2)
 
 
 def create_renderer(settings: Any) -> StageRenderer:
