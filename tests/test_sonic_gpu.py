@@ -253,6 +253,24 @@ def test_stage_adapter_renders_the_crop_size_and_exact_frame_count(tiny_models, 
     assert report["size"] == 128 and 0 < report["seconds_to_first_frame"] <= report["seconds"]
 
 
+def test_compiled_kernels_are_cached_beside_the_data(monkeypatch, tmp_path):
+    """A restarted render worker finds torch.compile's kernels in the data folder, not in /tmp."""
+    from factory.settings import Settings
+    from factory.stages import StageError
+    from sonic.gpu.renderer import create_renderer
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("FACTORY_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("FACTORY_SONIC_MODEL_DIR", raising=False)
+    with pytest.raises(StageError, match="FACTORY_SONIC_MODEL_DIR"):
+        create_renderer(Settings.load())
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "compile-cache")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/elsewhere")       # an operator's choice stays
+    with pytest.raises(StageError):
+        create_renderer(Settings.load())
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/elsewhere"
+
+
 def test_acceleration_compiles_on_cuda_by_default_and_never_on_the_cpu(monkeypatch):
     from factory.settings import Settings
     from sonic.gpu.acceleration import Acceleration, set_attention_backend
