@@ -384,6 +384,9 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     click.echo(f"params   {json.dumps(job.params)}")
     for name, aid in sorted(job.files.items()):
         click.echo(f"file     {name:<14} {service.artifacts.url(aid)}")
+    report = (job.values.get("render") or {}).get("renderer_report")
+    if report:   # the GPU renderer's seconds, time to first frame and peak memory
+        click.echo(f"render   {json.dumps(report)}")
     click.echo("stages")
     for r in service.runs(job.id):
         err = f"  {r.error.splitlines()[0]}" if r.error else ""
