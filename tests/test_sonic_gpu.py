@@ -189,6 +189,8 @@ def test_speed_rewrites_compute_the_same_unet(monkeypatch):
         got = rewritten(*inputs)
     assert len(calls) == 48          # every feed-forward went through the sonic::geglu op (CPU: reference math)
     assert ((got - expected).norm() / expected.norm()).item() < 1e-9
+    # only the widest feature maps (32 channels in the tiny model: 10 transformers x 3 feed-forwards)
+    assert kernels.use_fused_geglu(build_unet(tiny_unet_config()), max_width=32) == 30
 
 
 def test_fused_geglu_kernel_matches_pytorch_in_the_triton_interpreter():

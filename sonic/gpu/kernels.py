@@ -175,14 +175,19 @@ def feed_forward(ff: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return ff.net[2](geglu(x, proj.weight, proj.bias))   # net[1] is dropout: identity at inference
 
 
-def use_fused_geglu(model: torch.nn.Module, enabled: bool = True) -> int:
-    """Mark every GEGLU FeedForward of `model` to use the fused kernel; returns how many."""
+def use_fused_geglu(model: torch.nn.Module, enabled: bool = True, max_width: int | None = None) -> int:
+    """Mark the GEGLU FeedForwards of `model` to use the fused kernel; returns how many.
+
+    max_width: only those with at most this many input features (e.g. 320: the UNet's first
+    level, where the kernel beats cuBLAS + compiled GELU most; bench/bench_sonic_kernels.py)."""
     from diffusers.models.activations import GEGLU
     from diffusers.models.attention import FeedForward
 
     count = 0
     for module in model.modules():
         if isinstance(module, FeedForward) and isinstance(module.net[0], GEGLU):   # exact-erf GEGLU
+            if max_width is not None and module.net[0].proj.in_features > max_width:
+                continue
             module.fused_geglu = enabled
             count += 1
     return count
