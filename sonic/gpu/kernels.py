@@ -95,15 +95,11 @@ def _tuned_kernel():
     return triton.autotune(configs=configs, key=["M", "N", "K"])(_triton_kernel())
 
 
-def _descriptor_scratch(size: int, alignment: int, stream: int | None) -> torch.Tensor:
-    # Triton builds the tensor descriptors in global memory it asks for through this hook
-    device = "cuda" if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1" else "cpu"
-    return torch.empty(size, dtype=torch.int8, device=device)
-
-
 def tma_compatible(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Tensor descriptors need rows whose byte length is a multiple of 16 (K and N)."""
-    return x.shape[-1] * x.element_size() % 16 == 0 and weight.shape[0] // 2 * x.element_size() % 16 == 0
+    """Tensor descriptors need rows whose byte length is a multiple of 16 (K and N) and a 16-byte
+    aligned start (checked for the input again after it is made contiguous)."""
+    return (x.shape[-1] * x.element_size() % 16 == 0 and weight.shape[0] // 2 * x.element_size() % 16 == 0
+            and weight.data_ptr() % 16 == 0)
 
 
 def geglu_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -116,9 +112,11 @@ def geglu_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     if x2.data_ptr() % 16:             # a view starting mid-row: descriptors need 16-byte aligned starts
         x2 = x2.clone()
     weight = weight.contiguous()
+    bias = bias.contiguous() if bias is not None else None     # the kernel reads it as a flat row
     m = x2.shape[0]
     out = torch.empty((m, n), device=x.device, dtype=x.dtype)
-    triton.set_allocator(_descriptor_scratch)
+    # Triton builds the tensor descriptors in scratch memory it asks for through this hook
+    triton.set_allocator(lambda size, alignment, stream: torch.empty(size, dtype=torch.int8, device=x.device))
     args = (x2, weight, bias if bias is not None else weight, out, m, n, k)
     if os.environ.get("TRITON_INTERPRET") == "1" or not x.is_cuda:   # interpreter: one small tile size
         programs = 4
@@ -130,17 +128,21 @@ def geglu_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
         def grid(meta):
             return (min(programs, triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(n, meta["BLOCK_N"])),)
 
-        _tuned_kernel()[grid](*args, HAS_BIAS=bias is not None, PROGRAMS=programs)
+        with torch.cuda.device(x.device):     # Triton launches on the current device
+            _tuned_kernel()[grid](*args, HAS_BIAS=bias is not None, PROGRAMS=programs)
     return out.reshape(*x.shape[:-1], n)
 
 
 @functools.cache
 def triton_available() -> bool:
+    """Triton with what the kernel uses: tensor descriptors and their scratch allocator (3.4+;
+    torch builds before 2.8 bring older Triton, and then PyTorch's GEGLU runs)."""
     try:
-        import triton  # noqa: F401
+        import triton
+        import triton.language as tl
     except ImportError:
         return False
-    return True
+    return hasattr(tl, "make_tensor_descriptor") and hasattr(triton, "set_allocator")
 
 
 @functools.cache

@@ -142,12 +142,19 @@ class StageRenderer:
         self.last_report = {"size": side}
         frames = self.sonic.render(portrait, samples, rate, face_box=box, inference_steps=params.inference_steps,
                                    dynamic_scale=params.dynamic_scale, seed=params.seed, progress=progress)
-        for index, frame in enumerate(frames):
-            if index >= total:
+        # Sonic makes floor(seconds x 25) frames, the stage wants round(seconds x 25): hold the last
+        produced, last = 0, None
+        for frame in frames:
+            if produced >= total:
                 break
-            if index == 0:
+            if produced == 0:
                 self.last_report["seconds_to_first_frame"] = round(time.perf_counter() - started, 2)
-            yield frame if frame.shape[:2] == (height, width) else cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC)
+            last = frame if frame.shape[:2] == (height, width) else cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC)
+            produced += 1
+            yield last
+        while last is not None and produced < total:
+            produced += 1
+            yield last
         self.last_report["seconds"] = round(time.perf_counter() - started, 2)
         if self.sonic.last_peak_memory_gib is not None:
             self.last_report["peak_gpu_memory_gib"] = round(self.sonic.last_peak_memory_gib, 2)
@@ -160,7 +167,9 @@ def create_renderer(settings: Any) -> StageRenderer:
 
     # torch.compile's kernels on disk beside the data, not in /tmp: a restarted worker (or a new
     # container with the data volume) compiles in ~15 s instead of ~2-3 min (bench/RESULTS.md)
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(settings.data_dir) / "compile-cache"))
+    cache = Path(settings.data_dir) / "compile-cache"
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
+    os.environ.setdefault("TRITON_CACHE_DIR", str(cache / "triton"))    # our own Triton kernel too
     if not settings.sonic_model_dir:
         from factory.stages import StageError
 

@@ -96,7 +96,7 @@ def self_attention(attn: nn.Module, x: torch.Tensor) -> torch.Tensor:
     else:
         q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
     q, k, v = _heads(q, attn.heads), _heads(k, attn.heads), _heads(v, attn.heads)
-    if getattr(attn, "efficient_kernel", False):
+    if getattr(attn, "efficient_kernel", False) and q.shape[0] <= 65535:   # its CUDA grid: batch <= 65535
         # set by `use_efficient_temporal_attention`: for 25-frame sequences the memory-efficient
         # kernel beats flash and cuDNN (bench/RESULTS.md); called directly, SDPA would pick cuDNN
         out = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, False)[0]
