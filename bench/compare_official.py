@@ -15,7 +15,9 @@ parameter names are checked too), and the same inputs, it prints the relative L2
   and a control clip from other audio.
 
 Default: a tiny UNet (same structure, small widths) in float64 on the CPU, where equal math gives
-~1e-12. `--full` uses the official sizes (a GPU is advised; float32: ~1e-6).
+~1e-12. `--full` uses the official sizes (a GPU is advised; float32: ~1e-6). The fused Triton
+kernels run only in half precision: on a GPU, `--dtype float16` compares them too (expect ~1e-3,
+fp16 rounding).
 """
 
 from __future__ import annotations
