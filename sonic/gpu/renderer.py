@@ -1,9 +1,10 @@
 """`SonicRenderer`: the GPU talking-head renderer behind the render stage.
 
 One model per worker process (`get_renderer`): loading ~4 GB of weights, the speed settings
-(`acceleration.py`: fused attention projections, attention kernel, regional torch.compile) and the
-first render's compile are paid once per worker, not per job. `render` yields 25-fps RGB frames as they are decoded, so a long video
-never holds all its frames in memory.
+(`acceleration.py`: fused attention projections, attention kernels, channels-last convolutions,
+the fused Triton GEGLU, regional torch.compile) and the first render's compile are paid once per
+worker, not per job (and the compiled kernels are kept on disk for the next worker). `render`
+yields 25-fps RGB frames as they are decoded, so a long video never holds all its frames in memory.
 """
 
 from __future__ import annotations
