@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_qa.py [--size 512] [--video clip.mp4 --script-file s.txt] [--runs 2]
 
 Without --video it speaks ~20 s of narration with Piper and renders it with the warped-portrait
-clip maker (``qa.synthetic_clips``) at --size px. The first ``check_video`` call also loads
+clip maker (``qa.synthetic_clips``) at --size px (``bench/_clips.py``, shared with
+``bench_qa_syncnet.py``). The first ``check_video`` call also loads
 Whisper (reported apart as the cold run); the warm runs are what a worker sees per job.
 """
 
@@ -18,12 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-NARRATION = (
-    "Welcome back to the channel. Today we look at three ways to keep your kitchen knives sharp. "
-    "First, use a honing steel before every meal. Second, sharpen on a whetstone once a month, "
-    "holding the blade at fifteen degrees. Third, never put good knives in the dishwasher. "
-    "Thanks for watching, and see you next week."
-)
+from _clips import NARRATION, narrated_clip  # noqa: E402  (bench/, the script's own folder)
 
 
 def main() -> None:
@@ -36,7 +32,6 @@ def main() -> None:
 
     from factory.media import probe_video
     from factory.settings import Settings
-    from qa import synthetic_clips as sc
     from qa.report import check_video
 
     work = Path(tempfile.mkdtemp(prefix="bench-qa-"))
@@ -45,7 +40,7 @@ def main() -> None:
         script = Path(args.script_file).read_text() if args.script_file else None
     else:
         script = NARRATION
-        video = sc.in_sync_clip(work / "bench.mp4", NARRATION, sc.ClipOptions(size=args.size, max_open_px=16.0 * args.size / 256))
+        video = narrated_clip(work / "bench.mp4", args.size)
     info = probe_video(video)
     settings = Settings.load()
     print(f"video: {video} {info.width}x{info.height}, {info.video_seconds:.1f} s; cores: {os.cpu_count()}")

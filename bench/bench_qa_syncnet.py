@@ -4,7 +4,8 @@
 
 Without --model the full-size network runs with random weights (same cost as the real ones;
 the scores are then meaningless and not printed). Without --video it speaks ~20 s of narration
-with Piper and makes an in-sync clip with ``qa.synthetic_clips`` at --size px.
+with Piper and makes an in-sync clip with ``qa.synthetic_clips`` at --size px: the same clip as
+``bench_qa.py`` (``bench/_clips.py``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-NARRATION = (
-    "Welcome back to the channel. Today we look at three ways to keep your kitchen knives sharp. "
-    "First, use a honing steel before every meal. Second, sharpen on a whetstone once a month, "
-    "holding the blade at fifteen degrees. Third, never put good knives in the dishwasher."
-)
+from _clips import narrated_clip  # noqa: E402  (bench/, the script's own folder)
 
 
 def main() -> None:
@@ -35,11 +32,10 @@ def main() -> None:
     import torch
 
     from factory.media import probe_video
-    from qa import synthetic_clips as sc
     from qa.syncnet import build_syncnet, face_track, syncnet_scores
 
     with tempfile.TemporaryDirectory() as tmp:
-        video = Path(args.video) if args.video else sc.in_sync_clip(Path(tmp) / "clip.mp4", NARRATION, sc.ClipOptions(size=args.size))
+        video = Path(args.video) if args.video else narrated_clip(Path(tmp) / "clip.mp4", args.size)
         model = args.model
         if not model:
             torch.manual_seed(0)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ def handoffs_ms(jobs, job_ids) -> list[float]:
     from sqlmodel import select
 
     from factory.store import StageRun
+    from queues.worker import as_utc
 
     gaps = []
     with jobs.session() as s:
@@ -60,12 +60,6 @@ def handoffs_ms(jobs, job_ids) -> list[float]:
             if prev.finished_at is not None:
                 gaps.append((as_utc(nxt.started_at) - as_utc(prev.finished_at)).total_seconds() * 1000)
     return gaps
-
-
-def as_utc(moment):
-    from queues.worker import as_utc as _as_utc
-
-    return _as_utc(moment)
 
 
 def make_jobs(jobs, n: int, tag: str) -> list[str]:

@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from factory.settings import Settings
 
@@ -30,6 +30,27 @@ def file_sha256(path: str | Path) -> str:
         while block := f.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def atomic_write(target: str | Path, write: Callable[[str], None]) -> Path:
+    """``write(tmp)`` fills a unique temporary file beside ``target``, which is then renamed into
+    place: readers never see a half-written file, and a failed write leaves nothing behind."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_copy(source: str | Path, target: str | Path) -> Path:
+    """Copy ``source`` to ``target`` through `atomic_write`."""
+    return atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def artifact_id(path: str | Path) -> str:
@@ -64,12 +85,7 @@ class LocalArtifactStore:
         artifact = artifact_id(path)
         target = self._path(artifact)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Copy to a temporary name then rename: readers never see a half-written file.
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-            os.close(fd)
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
+            atomic_copy(path, target)
         return artifact
 
     def fetch(self, artifact: str) -> Path:

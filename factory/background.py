@@ -72,9 +72,6 @@ class BackgroundJobs:
         if future is not None:
             future.exception(timeout=timeout)
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
     # --- the worker thread ------------------------------------------------------------------
     def _run(self, job_id: str) -> None:
         def progress_for(stage: str):

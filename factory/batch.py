@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,6 @@ class BatchRow:
     writer_request: dict[str, Any] | None = None
     problem: str | None = None
     """Why the row cannot become a job (reported; other rows go on)."""
-    fields: dict[str, Any] = field(default_factory=dict)
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
@@ -55,7 +54,7 @@ def plan_rows(rows: list[dict[str, Any]], default_image: Path | None, language: 
         # Only a row's own image is relative to the rows file; --image is as the user typed it.
         image = (base / row["image"] if not Path(row["image"]).is_absolute() else Path(row["image"])) if row.get("image") else default_image
         lang = row.get("language") or language
-        item = BatchRow(number=number, image=image or Path(), language=lang, fields=row)
+        item = BatchRow(number=number, image=image or Path(), language=lang)
         try:
             target = float(row["seconds"]) if row.get("seconds") else seconds
         except (TypeError, ValueError):

@@ -136,7 +136,9 @@ def render_options(f):
             options.append(click.option(name, type=kind, help=help_text))
         else:
             options.append(click.option(name, type=int if field.type in (int, "int") else float, help=help_text))
-    options.append(click.option("--renderer", type=click.Choice(["cpu", "sonic"]), help="cpu (built in) or sonic (GPU, official weights)."))
+    from sonic.stage import RENDERERS   # light: the registry, not the renderers
+
+    options.append(click.option("--renderer", type=click.Choice(list(RENDERERS)), help="cpu (built in) or sonic (GPU, official weights)."))
     for option in reversed(options):
         f = option(f)
     return f
@@ -301,10 +303,15 @@ def batch(ctx: click.Context, rows, image, language, target_seconds, voice, out_
     service = open_service(ctx)
     batch_id = f"batch-{new_job_id()}"
     jobs: list[tuple[int, str]] = []
+    rates: dict[str, float | None] = {}   # the voice's measured speaking rate, one query per language
     for row in planned:
         if row.problem:
             click.echo(f"row {row.number}: skipped — {row.problem}", err=True)
             continue
+        if row.writer_request and not row.writer_request.get("speaking_rate"):
+            if row.language not in rates:
+                rates[row.language] = service.measured_speaking_rate(params, row.language)
+            row.writer_request["speaking_rate"] = rates[row.language]
         job = service.submit(image=row.image, script=row.script, writer_request=row.writer_request,
                              params={**params, "language": row.language}, check=False if no_check else None, batch=batch_id)
         jobs.append((row.number, job.id))

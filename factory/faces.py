@@ -23,10 +23,6 @@ MOUTH_LEFT = 61
 MOUTH_RIGHT = 291
 FOREHEAD = 10
 CHIN = 152
-LEFT_EYE_OUTER = 33
-RIGHT_EYE_OUTER = 263
-LEFT_EYE_TOP, LEFT_EYE_BOTTOM = 159, 145
-RIGHT_EYE_TOP, RIGHT_EYE_BOTTOM = 386, 374
 
 
 @dataclass
@@ -100,10 +96,3 @@ def mouth_opening(landmarks: np.ndarray) -> float:
     Dividing by face size makes it comparable across crops, zooms and videos."""
     gap = float(np.linalg.norm(landmarks[UPPER_LIP_INNER] - landmarks[LOWER_LIP_INNER]))
     return gap / max(face_height(landmarks), 1e-6)
-
-
-def eye_opening(landmarks: np.ndarray) -> float:
-    """Mean lid gap of both eyes divided by face height (blinks drop it towards 0)."""
-    left = np.linalg.norm(landmarks[LEFT_EYE_TOP] - landmarks[LEFT_EYE_BOTTOM])
-    right = np.linalg.norm(landmarks[RIGHT_EYE_TOP] - landmarks[RIGHT_EYE_BOTTOM])
-    return float((left + right) / 2.0) / max(face_height(landmarks), 1e-6)

@@ -170,7 +170,6 @@ class VideoWriter:
         if width % 2 or height % 2:
             raise ValueError("yuv420p needs even width and height")
         self.path = Path(path)
-        self.frames_written = 0
         self._shape = (height, width, 3)
         video_in = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", r=fps)
         streams = [video_in.video]
@@ -195,7 +194,6 @@ class VideoWriter:
         if frame.shape != self._shape or frame.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 {self._shape}, got {frame.dtype} {frame.shape}")
         self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-        self.frames_written += 1
 
     def close(self) -> None:
         self._proc.stdin.close()

@@ -8,9 +8,7 @@ that finishes this stage).
 
 from __future__ import annotations
 
-import os
-import shutil
-
+from factory.artifacts import atomic_copy
 from factory.stages import ReviewRequired, Stage, StageContext, StageResult
 
 PUBLISHED_FILES = {"video": ".mp4", "subtitles_srt": ".srt", "subtitles_vtt": ".vtt"}
@@ -20,15 +18,11 @@ def publish(ctx: StageContext) -> StageResult:
     if ctx.settings.review_required and not ctx.values.get("approved"):
         raise ReviewRequired("approval required: an editor must approve this video before it is published")
     target_dir = ctx.settings.resolved_publish_dir
-    target_dir.mkdir(parents=True, exist_ok=True)
     urls = {}
     for name, suffix in PUBLISHED_FILES.items():
         if name not in ctx.files:
             continue
-        target = target_dir / f"{ctx.job_id}{suffix}"
-        tmp = target.with_name("." + target.name + ".incoming")
-        shutil.copyfile(ctx.files[name], tmp)
-        os.replace(tmp, target)  # readers never see a half-copied video
+        target = atomic_copy(ctx.files[name], target_dir / f"{ctx.job_id}{suffix}")  # never half-copied
         urls[name] = target.resolve().as_uri()
     return StageResult(values={"published_url": urls["video"], "published": urls})
 

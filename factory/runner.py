@@ -98,7 +98,7 @@ def run_stage(
         ctx = StageContext(
             job_id=job_id,
             params=dict(job.params),
-            files=_input_files(artifacts, job, stage, workdir),
+            files={},  # fetched below, only when the cache has no answer (S3: no needless downloads)
             values=dict(job.values),
             workdir=workdir,
             settings=settings,
@@ -110,6 +110,7 @@ def run_stage(
         if hit is not None and all(artifacts.exists(a) for a in hit.files.values()):
             new_files, new_values, status = hit.files, hit.values, "cached"
         else:
+            ctx.files.update(_input_files(artifacts, job, stage, workdir))
             result = stage.run(ctx)
             new_files = {name: artifacts.put(path) for name, path in result.files.items()}
             new_values, status = result.values, "done"

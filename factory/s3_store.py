@@ -14,11 +14,9 @@ bytes (see ``factory.artifacts``), so:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from factory.artifacts import artifact_id
+from factory.artifacts import artifact_id, atomic_copy, atomic_write
 from factory.settings import Settings
 
 
@@ -33,13 +31,12 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 
 
 class S3ArtifactStore:
-    def __init__(self, client, bucket: str, prefix: str, cache_dir: str | Path, endpoint_url: str = ""):
+    def __init__(self, client, bucket: str, prefix: str, cache_dir: str | Path):
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.endpoint_url = endpoint_url
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3ArtifactStore:
@@ -56,7 +53,7 @@ class S3ArtifactStore:
             # Path-style addressing works with every S3-compatible server (MinIO, moto, Ceph).
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"}),
         )
-        return cls(client, bucket, prefix, settings.data_dir / "s3-cache", settings.s3_endpoint_url)
+        return cls(client, bucket, prefix, settings.data_dir / "s3-cache")
 
     def _key(self, artifact: str) -> str:
         if "/" in artifact or artifact.startswith(".") or len(artifact) < 64:
@@ -77,18 +74,12 @@ class S3ArtifactStore:
         cached = self._cache_path(artifact)
         if cached.exists():
             return cached
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".incoming-")
-        os.close(fd)
         try:
-            self.client.download_file(self.bucket, self._key(artifact), tmp)
+            return atomic_write(cached, lambda tmp: self.client.download_file(self.bucket, self._key(artifact), tmp))
         except Exception as exc:
-            os.unlink(tmp)
             if _is_not_found(exc):
                 raise FileNotFoundError(f"artifact {artifact} is not in s3://{self.bucket}/{self.prefix}") from None
             raise
-        os.replace(tmp, cached)
-        return cached
 
     def exists(self, artifact: str) -> bool:
         try:
@@ -106,15 +97,8 @@ class S3ArtifactStore:
         """A file this machine just stored is also its cached copy: the next stage on the same
         worker need not download it again."""
         cached = self._cache_path(artifact)
-        if cached.exists():
-            return
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".incoming-")
-        os.close(fd)
-        with open(source, "rb") as src, open(tmp, "wb") as dst:
-            while block := src.read(1 << 20):
-                dst.write(block)
-        os.replace(tmp, cached)
+        if not cached.exists():
+            atomic_copy(source, cached)
 
 
 def _is_not_found(exc: Exception) -> bool:

@@ -9,12 +9,10 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from factory.artifacts import ArtifactStore, open_store
+from factory.artifacts import ArtifactStore, atomic_copy, open_store
 from factory.media import MediaError, load_image
 from factory.runner import Outcome, run_job
 from factory.settings import Settings
@@ -70,8 +68,11 @@ class JobService:
         if script is not None:
             values["script"] = script
         if writer_request is not None:
-            rate = writer_request.get("speaking_rate") or self.measured_speaking_rate(params or {}, writer_request.get("language", "en"))
-            values["writer_request"] = {**writer_request, "speaking_rate": rate} if rate else writer_request
+            # a caller may pass the rate it already looked up (None: none measured yet)
+            rate = (writer_request["speaking_rate"] if "speaking_rate" in writer_request
+                    else self.measured_speaking_rate(params or {}, writer_request.get("language", "en")))
+            request = {k: v for k, v in writer_request.items() if k != "speaking_rate"}
+            values["writer_request"] = {**request, "speaking_rate": rate} if rate else request
         job.values = values
 
         error = None
@@ -191,9 +192,4 @@ class JobService:
         job = self.get(job_id)
         if name not in job.files:
             raise KeyError(f"job {job_id} has no {name!r} yet (status: {job.status})")
-        target = Path(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False, suffix=target.suffix) as tmp:
-            shutil.copyfile(self.artifacts.fetch(job.files[name]), tmp.name)
-        Path(tmp.name).replace(target)
-        return target
+        return atomic_copy(self.artifacts.fetch(job.files[name]), target)

@@ -102,14 +102,12 @@ class Stage:
     """Together these are the stage's inputs: the cache key hashes exactly these."""
     cacheable: bool = True
     engine_version: Callable[[StageContext], str] | None = None
-    """Optional: extra version text that depends on the settings (e.g. which model file)."""
+    """Optional: extra version text that depends on the settings (e.g. which model file). It is
+    called before the input files are fetched (``ctx.files`` is empty): read settings and params."""
     check_params: Callable[[dict[str, Any]], Any] | None = None
     """Optional: raise ValueError for job parameters this stage cannot accept. Called when a job
     is submitted, so a bad value fails at once (CLI, API, console, batch alike), not mid-job."""
 
-
-# The pipeline order. A job's plan is a sub-sequence of this.
-PIPELINE: tuple[str, ...] = ("write", "speak", "render", "check", "publish")
 
 # Where each stage lives: "module:attribute". Swap an implementation by changing one line.
 STAGE_MODULES: dict[str, str] = {

@@ -111,7 +111,6 @@ class JobStore:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
-        self.url = url
         self.engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         if migrate:
             from factory.migrations import upgrade

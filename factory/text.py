@@ -19,6 +19,11 @@ _ZH_OTHER = re.compile(r"[0-9]|[A-Za-z]+")  # a digit or a Latin word counts as 
 _NO_SPLIT_AFTER = {"mr", "mrs", "ms", "dr", "prof", "st", "mt", "vs", "e.g", "i.e", "no", "jr", "sr", "etc", "inc", "ltd", "u.s"}
 
 
+def language_code(language: str | None) -> str:
+    """The language family of a code or locale: "en-US", "EN", "zh_CN", None -> "en", "en", "zh", "en"."""
+    return (language or "en").strip().lower().replace("_", "-").split("-")[0] or "en"
+
+
 def is_chinese(text: str) -> bool:
     return bool(CJK_CHAR.search(text))
 
@@ -36,7 +41,7 @@ def split_sentences(text: str, language: str | None = None) -> list[str]:
     ``language=None`` picks Chinese rules when the text has Chinese characters."""
     if language is None:
         language = "zh" if is_chinese(text) else "en"
-    language = language.lower()[:2]
+    language = language_code(language)
     sentences: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text):
         paragraph = re.sub(r"\s+", " ", paragraph).strip()

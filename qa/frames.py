@@ -4,8 +4,8 @@ Decoding is the expensive part of looking at a video, so the lip-sync score and 
 share this single pass instead of decoding the clip several times:
 
 * ``mouth``: inner-lip gap / face height from MediaPipe's face mesh (NaN where no face is found);
-* ``luma``: mean brightness 0..255 and ``luma_p99`` (bright end: a frame is black only if even
-  its brightest pixels are dark, so a dim but real picture is not called black);
+* ``luma_p99``: the bright end of the brightness, 0..255 (a frame is black only if even its
+  brightest pixels are dark, so a dim but real picture is not called black);
 * ``change``: how much the frame differs from the previous one (99th percentile of the absolute
   difference, 0..255, on a 64-px grey patch of the face box — fixed at the first frame with a
   face, because landmarks jitter — or on a 128-px thumbnail where no face was ever found): 0 means a repeated, frozen frame. On the face and a
@@ -17,7 +17,7 @@ to 192×192 anyway), which keeps QA fast on 1024-px renders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +36,9 @@ class FrameScan:
     width: int
     height: int
     mouth: np.ndarray
-    luma: np.ndarray
     luma_p99: np.ndarray
     change: np.ndarray
     """change[0] is +inf: the first frame has no predecessor."""
-    face_heights: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    """Face height in pixels of the scanned (possibly shrunk) frame; NaN without a face."""
 
     @property
     def frames(self) -> int:
@@ -56,13 +53,11 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
     """Decode ``path`` once and measure every frame (see the module docstring)."""
     import cv2
 
-    from factory.faces import FaceMesh, face_height, mouth_opening
+    from factory.faces import FaceMesh, mouth_opening
     from factory.media import MediaError, read_video_frames, reason
 
     options = options or ScanOptions()
     mouth: list[float] = []
-    heights: list[float] = []
-    luma: list[float] = []
     luma_p99: list[float] = []
     change: list[float] = []
     previous: np.ndarray | None = None
@@ -75,16 +70,10 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
                 scale = options.landmark_max_side / max(width, height)
                 small = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
                 points = mesh.landmarks(small)
-                if points is None:
-                    mouth.append(np.nan)
-                    heights.append(np.nan)
-                else:
-                    mouth.append(mouth_opening(points))
-                    heights.append(face_height(points))
+                mouth.append(np.nan if points is None else mouth_opening(points))
                 # Brightness and change on a small grey thumbnail: enough detail, a fraction of the cost.
                 grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
                 thumb = cv2.resize(grey, (options.thumbnail_side, options.thumbnail_side), interpolation=cv2.INTER_AREA).astype(np.int16)
-                luma.append(float(thumb.mean()))
                 luma_p99.append(float(np.percentile(thumb, 99)))
                 # Change is measured on the face when there is one: a talking head moves only a
                 # few hundred pixels around the mouth, invisible in a whole-frame thumbnail.
@@ -108,10 +97,8 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
         width=width,
         height=height,
         mouth=np.asarray(mouth, dtype=np.float64),
-        luma=np.asarray(luma),
         luma_p99=np.asarray(luma_p99),
         change=np.asarray(change),
-        face_heights=np.asarray(heights),
     )
 
 

@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from factory.media import FPS
 from factory.settings import Settings
 from factory.stages import ReviewRequired, Rerun
 from qa.av_checks import AVThresholds, Check
@@ -52,12 +53,12 @@ class QAThresholds:
         if sync.min_confidence > self.max_reachable_confidence:
             # Too short for the calibrated threshold to be reachable by any in-sync video: failing
             # would re-render for nothing and send every short clip to review. Say so instead.
-            msg = (f"Lip sync not measured: a {sync.frames / 25:.1f}-second clip is too short for a reliable "
+            msg = (f"Lip sync not measured: a {sync.frames / FPS:.1f}-second clip is too short for a reliable "
                    f"score (it would need confidence {sync.min_confidence:.2f}; in-sync videos reach about "
                    f"{self.max_reachable_confidence:.2f}). Other checks still apply.")
             return [Check("lip_sync_confidence", True, sync.confidence, sync.min_confidence, msg),
                     Check("lip_sync_offset", True, sync.offset, self.max_offset_frames, "Offset not measured (clip too short).")]
-        confident = sync.frames >= 25 and sync.confidence >= sync.min_confidence
+        confident = sync.confident
         if confident:
             conf_msg = f"Lip sync confidence {sync.confidence:.2f} (needs {sync.min_confidence:.2f} for {sync.frames} frames)."
         elif sync.note:
@@ -65,7 +66,7 @@ class QAThresholds:
         else:
             conf_msg = (
                 f"The mouth does not follow the voice: lip-sync confidence {sync.confidence:.2f}, "
-                f"at least {sync.min_confidence:.2f} needed for a {sync.frames / 25:.1f}-second clip."
+                f"at least {sync.min_confidence:.2f} needed for a {sync.frames / FPS:.1f}-second clip."
             )
         checks = [Check("lip_sync_confidence", confident, sync.confidence, sync.min_confidence, conf_msg)]
         offset_ok = abs(sync.offset) <= self.max_offset_frames

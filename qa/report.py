@@ -192,7 +192,6 @@ def check_video(
         audio_seconds = float(expected["audio_seconds"])  # the narration is the reference length
     sync = score_series(scan.mouth, energy, z_threshold=thresholds.min_sync_z)
     timings["lipsync"] = time.perf_counter() - t
-    progress(0.4, "transcribing")
 
     size = expected.get("size") or (
         (int(expected["width"]), int(expected["height"])) if expected.get("width") and expected.get("height") else None
@@ -215,6 +214,7 @@ def check_video(
         progress(0.35, "SyncNet (LSE-D / LSE-C)")
         syncnet = _syncnet_numbers(video, syncnet_model)
         timings["syncnet"] = time.perf_counter() - t
+    progress(0.4, "transcribing")
 
     transcript = None
     rate_result = None

@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from factory.text import ZH_NUMERAL_RUN, chinese_number
+from factory.text import ZH_NUMERAL_RUN, chinese_number, language_code
 
 # --- numbers as words -> digits (English) ------------------------------------------------
 
@@ -172,7 +172,7 @@ _CURRENCY = {"$": "dollars", "€": "euros", "£": "pounds", "¥": "yen"}
 def is_cjk_text(text: str, language: str | None = None) -> bool:
     """Chinese or Japanese: by language code when given, else by script (≥ 30 % CJK letters)."""
     if language:
-        return language.lower().split("-")[0] in ("zh", "ja", "yue", "cmn", "wuu")
+        return language_code(language) in ("zh", "ja", "yue", "cmn", "wuu")
     letters = [ch for ch in text if ch.isalnum()]
     if not letters:
         return False
@@ -288,7 +288,7 @@ def align(ref: list[str], hyp: list[str]) -> list[EditOp]:
 
 def error_rate(reference: str, hypothesis: str, language: str | None = None) -> ErrorRate:
     """WER, or CER for Chinese/Japanese (decided from ``language`` or the reference's script)."""
-    cjk = is_cjk_text(reference, language) if language is None else is_cjk_text("", language)
+    cjk = is_cjk_text(reference, language)
     lang = language or ("zh" if cjk else None)
     ref = normalize(reference, lang)
     hyp = normalize(hypothesis, lang)

@@ -121,7 +121,7 @@ class Broker:
 
     def publish_dead(self, message: StageMessage, error: str, priority: int = 0) -> None:
         """Park a message that used up its attempts (the job is already marked dead)."""
-        self.channel.queue_declare(queue=self.config.dead_queue, durable=True)
+        self.declare([message.stage])  # the topology includes the dead-letter queue (once per connection)
         self._publish(self.config.dead_queue, message, priority, headers={"x-factory-error": error[:4000]})
 
 

@@ -40,11 +40,11 @@ from typing import Iterable
 
 from factory.settings import Settings
 
-from factory.service import BATCH_PRIORITY, EDITOR_PRIORITY  # noqa: F401  (re-exported)
-
 MAX_PRIORITY = 10
-"""RabbitMQ advises at most 10 levels: each level is a sub-queue inside the broker."""
+"""RabbitMQ advises at most 10 levels: each level is a sub-queue inside the broker.
 
+The job priorities themselves (``EDITOR_PRIORITY``, ``BATCH_PRIORITY``) live in
+``factory.service``, which sets them when it enqueues a job."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,10 @@ def declare(channel, config: QueueConfig, stages: Iterable[str]) -> None:
         channel.queue_declare(
             queue=work, durable=True, arguments={"x-max-priority": config.max_priority}
         )
-        for delay_ms in sorted({config._delay_ms(a) for a in range(1, len(config.retry_delays) + 1)}):
+        attempts = {config._delay_ms(a): a for a in range(1, len(config.retry_delays) + 1)}
+        for delay_ms, attempt in sorted(attempts.items()):
             channel.queue_declare(
-                queue=f"{config.prefix}.{stage}.retry.{delay_ms}ms",
+                queue=config.delay_queue(stage, attempt),
                 durable=True,
                 arguments={
                     "x-message-ttl": delay_ms,

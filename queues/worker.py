@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIME_LIMIT = 600.0
 """Seconds, for a stage with no entry in ``settings.stage_time_limits``."""
-GPU_STAGES = frozenset({"render"})
 
 
 def extra_stage_modules() -> dict[str, str]:
@@ -85,7 +84,6 @@ class _Delivery:
     tag: int
     message: StageMessage
     priority: int
-    started: float = 0.0
 
 
 @dataclass
@@ -189,7 +187,7 @@ class Worker:
     def _connect(self) -> None:
         self.broker.connect()
         self.generation += 1
-        self.broker.declare(self.options.stages)
+        # Every registered stage (the consumed ones included: __init__ checked they are registered).
         self.broker.declare(self.settings_pipeline_stages())
         self._consume_channel = self.broker.connection.channel()
         # One unacked message per slot across all this worker's queues (global_qos: per

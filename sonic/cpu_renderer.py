@@ -22,7 +22,6 @@ Only the mouth and eye regions and the head's bounding box are resampled per fra
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -34,8 +33,6 @@ from factory.media import FPS, decode_audio, frame_count
 from factory.stages import StageError
 from sonic.mouth import MouthTrack, mouth_track
 from sonic.params import ProgressFn, RenderParams, SpeechFacts
-
-log = logging.getLogger(__name__)
 
 # --- MediaPipe face-mesh indices, each list ordered along the contour ---------------------
 UPPER_INNER_LIP = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]  # corner to corner
@@ -225,7 +222,6 @@ class HeadRig:
 @dataclass
 class FaceRig:
     image: np.ndarray
-    landmarks: np.ndarray
     mouth: MouthRig
     eyes: list[EyeRig]
     head: HeadRig
@@ -410,15 +406,14 @@ def build_head_rig(lm: np.ndarray, size: int) -> HeadRig:
     return HeadRig(region=region, pivot=pivot, weight=w, wx=w * gx, wy=w * gy, grid_x=gx, grid_y=gy)
 
 
-def build_rig(image: np.ndarray, landmarks: np.ndarray | None = None, config: CpuRenderConfig | None = None) -> FaceRig:
+def build_rig(image: np.ndarray, config: CpuRenderConfig | None = None) -> FaceRig:
     """Prepare everything that stays the same for every frame of a clip of this face crop."""
     cfg = config or CpuRenderConfig()
     if image.shape[0] != image.shape[1]:
         raise ValueError("the CPU renderer works on a square face crop")
     size = image.shape[0]
-    if landmarks is None:
-        with FaceMesh() as mesh:
-            landmarks = mesh.landmarks(image)
+    with FaceMesh() as mesh:
+        landmarks = mesh.landmarks(image)
     if landmarks is None:
         raise StageError(
             "The face in the photo could not be mapped (eyes, nose and mouth were not found). "
@@ -428,7 +423,7 @@ def build_rig(image: np.ndarray, landmarks: np.ndarray | None = None, config: Cp
     eyes = [build_eye_rig(image, lm, up, low, brow) for up, low, brow in EYES]
     eye_bottom = max(e.region.y1 for e in eyes)
     mouth = build_mouth_rig(image, lm, size, eye_bottom, cfg)
-    return FaceRig(image=np.ascontiguousarray(image), landmarks=landmarks, mouth=mouth, eyes=eyes,
+    return FaceRig(image=np.ascontiguousarray(image), mouth=mouth, eyes=eyes,
                    head=build_head_rig(lm, size), config=cfg)
 
 
@@ -622,7 +617,7 @@ class CpuRenderer:
     """The built-in renderer (see the module docstring); implements ``sonic.params.Renderer``."""
 
     name = "cpu"
-    version = "1"
+    version = "2"   # 2: long vowels ("ɑː") shaped as vowels (sonic.mouth.viseme)
 
     def __init__(self, config: CpuRenderConfig | None = None):
         self.config = config or CpuRenderConfig()
@@ -651,3 +646,8 @@ class CpuRenderer:
 def create_renderer(settings=None) -> CpuRenderer:
     """Factory used by ``sonic.stage`` (the GPU renderer offers the same function)."""
     return CpuRenderer()
+
+
+def engine_version(settings=None) -> str:
+    """Cache-key text for the render stage (``sonic.stage``; ``sonic.gpu`` offers the same)."""
+    return CpuRenderer.version

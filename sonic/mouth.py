@@ -24,7 +24,8 @@ import numpy as np
 from factory.media import FPS, frame_energy
 
 # (open, width) per espeak IPA symbol. Piper splits diphthongs ("aɪ") into single symbols,
-# so single code points are enough.
+# so single code points are enough; a sound with a suffix mark (the length mark in "ɑː",
+# aspiration in "tʰ") takes the shape of its first symbol (``viseme``).
 VISEMES: dict[str, tuple[float, float]] = {
     # open vowels: jaw down
     "a": (1.0, 0.2), "ɑ": (1.0, 0.0), "æ": (0.9, 0.35), "ɐ": (0.75, 0.1), "ʌ": (0.75, 0.1), "ɒ": (0.85, -0.3),
@@ -49,7 +50,6 @@ VISEMES: dict[str, tuple[float, float]] = {
 }
 CLOSURES = frozenset("mbp")  # must visibly close, whatever the smoothing does
 REST = frozenset(".,!?;:^$_—…")  # pauses and sentence ends: mouth back to rest
-HOLD = frozenset("ː")  # length mark: keep the previous shape
 # Anything else (spaces, stress marks, "h", diacritics, unknown symbols) takes the shape of the
 # next sound: the mouth anticipates it.
 
@@ -83,6 +83,11 @@ def loudness(samples: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray
     return np.clip((db - floor) / (peak - floor), 0.0, 1.0).astype(np.float32)
 
 
+def viseme(symbol: str) -> tuple[float, float] | None:
+    """The (open, width) target of a sound, marks after its first symbol ignored ("ɑː" as "ɑ")."""
+    return VISEMES.get(symbol) or (VISEMES.get(symbol[0]) if symbol else None)
+
+
 def attack_decay(x: np.ndarray, attack: float = 0.7, decay: float = 0.35) -> np.ndarray:
     """One-pole smoothing that rises faster than it falls (a jaw snaps open, relaxes shut)."""
     y = np.empty_like(x)
@@ -93,8 +98,13 @@ def attack_decay(x: np.ndarray, attack: float = 0.7, decay: float = 0.35) -> np.
     return y
 
 
-def track_from_energy(samples: np.ndarray, sample_rate: int, n_frames: int) -> MouthTrack:
-    opening = attack_decay(loudness(samples, sample_rate, n_frames) ** 0.8)
+def track_from_energy(samples: np.ndarray, sample_rate: int, n_frames: int,
+                      loud: np.ndarray | None = None) -> MouthTrack:
+    """Mouth from the audio alone; ``loud`` is ``loudness(samples, sample_rate, n_frames)`` when
+    the caller has it already."""
+    if loud is None:
+        loud = loudness(samples, sample_rate, n_frames)
+    opening = attack_decay(loud ** 0.8)
     # Louder speech also spreads the lips a little; no phonemes, so no rounding.
     return MouthTrack(open=opening, width=0.15 * opening, source="energy")
 
@@ -104,16 +114,11 @@ def _resolve_targets(phonemes: Sequence[tuple[str, float, float]]) -> list[tuple
     resolved: list[tuple[float, float, float, float, bool] | None] = []
     shapes: list[tuple[float, float] | None] = []
     for symbol, _, _ in phonemes:
-        if symbol in VISEMES:
-            shapes.append(VISEMES[symbol])
-        elif symbol in REST:
-            shapes.append((0.0, 0.0))
-        else:
-            shapes.append(None)
-    # Length marks hold the previous shape; other unknowns take the next known shape.
-    for i, (symbol, _, _) in enumerate(phonemes):
-        if shapes[i] is None and symbol in HOLD and i > 0:
-            shapes[i] = shapes[i - 1]
+        shape = viseme(symbol)
+        if shape is None and symbol in REST:
+            shape = (0.0, 0.0)
+        shapes.append(shape)
+    # Unknown symbols take the next known shape.
     next_shape: tuple[float, float] = (0.0, 0.0)
     for i in range(len(phonemes) - 1, -1, -1):
         if shapes[i] is None:
@@ -121,7 +126,7 @@ def _resolve_targets(phonemes: Sequence[tuple[str, float, float]]) -> list[tuple
         else:
             next_shape = shapes[i]
     for (symbol, start, end), shape in zip(phonemes, shapes):
-        resolved.append((start, end, shape[0], shape[1], symbol in CLOSURES))
+        resolved.append((start, end, shape[0], shape[1], symbol[:1] in CLOSURES))
     return resolved  # type: ignore[return-value]
 
 
@@ -187,7 +192,7 @@ def mouth_track(
     if phonemes:
         track = track_from_phonemes(phonemes, n_frames, loud)
     elif samples is not None and sample_rate:
-        track = track_from_energy(samples, sample_rate, n_frames)
+        track = track_from_energy(samples, sample_rate, n_frames, loud)
     else:
         raise ValueError("mouth_track needs phoneme timings or the audio samples")
     track.open = np.clip(track.open, 0.0, 1.0) * dynamic_scale

@@ -52,14 +52,13 @@ def load_renderer(name: str, settings: Any) -> Renderer:
 
 
 def _engine_version(ctx: StageContext) -> str:
-    """Part of the cache key: which renderer, and its version, made the frames."""
+    """Part of the cache key: which renderer, and its version, made the frames. Each renderer's
+    module (``RENDERERS``) offers ``engine_version(settings)`` beside its factory."""
     name = renderer_name(ctx)
-    if name == "cpu":
-        from sonic.cpu_renderer import CpuRenderer
-
-        return f"cpu-{CpuRenderer.version}"
+    if name not in RENDERERS:
+        return f"{name}-unknown"    # the job fails in run() with the list of renderers
     try:
-        module = importlib.import_module(RENDERERS.get(name, "").split(":")[0] or "sonic.gpu")
+        module = importlib.import_module(RENDERERS[name].split(":")[0])
     except ImportError:
         return f"{name}-unavailable"
     return f"{name}-{module.engine_version(ctx.settings)}"

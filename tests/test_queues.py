@@ -76,7 +76,7 @@ def test_topology_retry_queue_dead_letters_back_to_the_work_queue(amqp_url, queu
 def test_an_editors_job_overtakes_a_queued_batch(distributed):
     """Priority queue: 30 batch rows queued first, then one editor job; a worker started
     afterwards runs the editor's job before all but at most one batch row."""
-    from queues.topology import EDITOR_PRIORITY
+    from factory.service import EDITOR_PRIORITY
 
     settings = distributed.settings
     batch = [_submit(settings, ["digest1"], values={"seed_text": f"row {i}"})[1] for i in range(30)]

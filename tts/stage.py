@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from factory.media import MediaError, decode_audio, write_wav
-from factory.text import count_units
 from factory.stages import Stage, StageContext, StageError, StageResult
-from tts.engine import language_code, load_engine, voice_version
+from factory.text import count_units, language_code
+from tts.engine import load_engine, voice_version
 from tts.loudness import is_silent, normalize_loudness
 
 STAGE_VERSION = "1"
@@ -93,14 +93,13 @@ def speak_script(ctx: StageContext) -> StageResult:
     language = language_code(ctx.params.get("language"))
     engine = load_engine(voice, language)
     limit = ctx.settings.max_audio_seconds
+    # synthesize raises (a TTSError, early) once the speech grows past the limit
     speech = engine.synthesize(script, language, progress=ctx.progress, max_seconds=limit)
     if is_silent(speech.samples, speech.sample_rate):
         raise StageError(
             "The script produced no speech: the voice made only silence from it. "
             "Write the narration as ordinary sentences."
         )
-    if speech.seconds > limit:
-        raise _too_long("The speech for this script", speech.seconds, limit)
     audio = write_wav(ctx.workdir / "speech.wav", speech.samples, speech.sample_rate)
     values = {
         "seconds": _round(speech.seconds),

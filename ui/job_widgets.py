@@ -94,7 +94,7 @@ def show_video(console: Console, job: Job) -> None:
     st.video(str(path))
     st.download_button(
         "Download the MP4",
-        data=path.read_bytes(),
+        data=path.read_bytes,  # read when clicked, not on every rerun (streamlit >= 1.52)
         file_name=f"{job.id}.mp4",
         mime="video/mp4",
         key=f"download-{job.id}",

@@ -13,7 +13,6 @@ from ui.job_widgets import show_job
 from ui.render_params import ParamSpec, render_param_specs
 from ui.submission import (
     AUDIO_TYPES,
-    DEFAULT_TARGET_SECONDS,
     IMAGE_TYPES,
     LANGUAGES,
     SOURCES,
@@ -21,6 +20,7 @@ from ui.submission import (
     FormError,
     NewVideoForm,
     Upload,
+    default_target_seconds,
     stage_installed,
     submit_form,
 )
@@ -133,13 +133,15 @@ def _source_inputs(form: NewVideoForm) -> None:
         form.product_promotion = st.text_input("Promotion (optional)", key="product_promotion")
     if form.source in WRITER_SOURCES:
         form.target_seconds = st.slider(
-            "Target length (seconds)", 5, 300, int(DEFAULT_TARGET_SECONDS[form.source]), key=f"seconds_{form.source}"
+            "Target length (seconds)", 5, 300, int(default_target_seconds(form.source)), key=f"seconds_{form.source}"
         )
 
 
 def _render_inputs(form: NewVideoForm, default_renderer: str) -> None:
     with st.expander("Render parameters"):
-        renderers = ["cpu", "sonic"]
+        from sonic.stage import RENDERERS
+
+        renderers = list(RENDERERS)
         form.renderer = st.selectbox(
             "Renderer",
             renderers,

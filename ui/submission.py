@@ -2,7 +2,8 @@
 
 Plain Python (no Streamlit), so the rules are easy to read and to test: which sources exist,
 which of them need the writer stage, and the form mistakes caught before a job is created
-(an empty script, a product without a name). Problems with the files themselves (not an
+(an empty script; for the writer's sources, whatever its ``NarrationRequest.validate`` refuses,
+such as a product without a name). Problems with the files themselves (not an
 image, a silent recording) are the service's and the stages' to find: they fail the job with
 a reason, which the console shows.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from factory.stages import STAGE_MODULES
+from factory.stages import STAGE_MODULES, StageError
 
 # What is spoken: the radio button's choices, in the order shown.
 SOURCES: dict[str, str] = {
@@ -27,8 +28,6 @@ SOURCES: dict[str, str] = {
 }
 WRITER_SOURCES = ("topic", "policy", "product")
 LANGUAGES: dict[str, str] = {"en": "English", "zh": "Chinese"}
-# Default narration length per writer use case (seconds), as the CLI uses.
-DEFAULT_TARGET_SECONDS = {"topic": 30.0, "policy": 75.0, "product": 30.0}
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp"]
 AUDIO_TYPES = ["wav", "mp3", "m4a", "aac", "flac", "ogg", "opus", "webm", "mp4"]
 
@@ -78,24 +77,32 @@ def stage_installed(stage: str) -> bool:
         return False
 
 
+def default_target_seconds(use_case: str) -> float:
+    """The narration length the writer's template for ``use_case`` asks for by default (s)."""
+    try:
+        from prompts.templates import template_for_use_case
+    except ImportError:  # the writer is not installed here: the form cannot submit this source anyway
+        return 60.0
+    return template_for_use_case(use_case).default_target_seconds
+
+
 def writer_request(form: NewVideoForm) -> dict[str, Any] | None:
-    """The writer stage's request for topic / policy / product, in the CLI's format."""
+    """The writer stage's request for topic / policy / product, in the CLI's format.
+
+    Raises FormError with the writer's own message when the writer would refuse the request
+    (``prompts.request.NarrationRequest.validate``: an empty topic, policy or product name...)."""
     if form.source not in WRITER_SOURCES:
         return None
-    seconds = float(form.target_seconds or DEFAULT_TARGET_SECONDS[form.source])
+    seconds = float(form.target_seconds or default_target_seconds(form.source))
     request: dict[str, Any] = {"use_case": form.source, "language": form.language, "target_seconds": seconds}
     if form.source == "topic":
-        if not form.topic.strip():
-            raise FormError("Write the topic's headline.")
         request.update(topic=form.topic.strip(), summary=form.summary.strip())
     elif form.source == "policy":
-        if not form.policy_text.strip():
-            raise FormError("Paste the policy document (or upload it as a text file).")
         request["source"] = form.policy_text
     else:
-        if not form.product_name.strip():
-            raise FormError("Give the product's name.")
-        row: dict[str, Any] = {"name": form.product_name.strip()}
+        row: dict[str, Any] = {}
+        if form.product_name.strip():
+            row["name"] = form.product_name.strip()
         features = [line.strip(" -•\t") for line in form.product_features.splitlines()]
         if any(features):
             row["features"] = [f for f in features if f]
@@ -104,6 +111,12 @@ def writer_request(form: NewVideoForm) -> dict[str, Any] | None:
         if form.product_promotion.strip():
             row["promotion"] = form.product_promotion.strip()
         request["product"] = row
+    from prompts.request import NarrationRequest  # the writer's package: only for its sources
+
+    try:
+        NarrationRequest.from_dict(request).validate()
+    except StageError as exc:
+        raise FormError(str(exc)) from None
     return request
 
 

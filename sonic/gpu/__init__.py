@@ -12,8 +12,9 @@ def create_renderer(settings):
     return create(settings)
 
 
-VERSION = "2"
-"""Bump when the same weights and inputs would give other frames."""
+VERSION = "3"
+"""Bump when the same weights and inputs would give other frames (3: the stage's audio is
+decoded at 16 kHz with an anti-aliasing resampler instead of linear interpolation)."""
 
 
 def engine_version(settings) -> str:

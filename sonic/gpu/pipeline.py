@@ -23,7 +23,6 @@ official: one pair per call in fp32). Without RIFE weights (or with `interpolate
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -288,12 +287,13 @@ def _interpolated(net: Any, chunks: Iterator[torch.Tensor], pairs_at_512: int) -
 
 def generate(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | None, samples: np.ndarray,
              settings: RenderSettings | None = None, noise: torch.Tensor | None = None,
-             progress: Callable[[float, str], None] | None = None) -> Iterator[np.ndarray]:
-    """All frames at 25 fps as (H, W, 3) uint8 arrays; as many frames as the audio lasts.
+             progress: Callable[[float, str], None] | None = None, frames: int | None = None) -> Iterator[np.ndarray]:
+    """All frames at 25 fps as (H, W, 3) uint8 arrays; as many frames as the audio lasts
+    (floor(seconds x 25)), or exactly `frames` when given (cut, or padded with the last frame).
     `progress` follows the diffusion steps (see `denoise`), which come before the first frame."""
     settings = settings or RenderSettings()
     latents, frames_25 = denoise(models, portrait, face_mask, samples, settings, noise, progress)
-    return to_25fps(models, decode(models, latents, settings), frames_25, settings)
+    return to_25fps(models, decode(models, latents, settings), frames_25 if frames is None else frames, settings)
 
 
 def face_mask_for(box: tuple[float, float, float, float], height: int, width: int,
@@ -308,21 +308,3 @@ def face_mask_for(box: tuple[float, float, float, float], height: int, width: in
     mask[top:bottom, left:right] = 1.0
     return mask
 
-
-def square_crop_box(box: tuple[float, float, float, float], expand_ratio: float, height: int, width: int
-                    ) -> tuple[int, int, int, int]:
-    """The official crop: expand the face box by `expand_ratio`, then a square around the face."""
-    x1, y1, x2, y2 = box
-    bw, bh = x2 - x1, y2 - y1
-    ex1, ey1 = max(x1 - expand_ratio * bw, 0), max(y1 - expand_ratio * bh, 0)
-    ex2, ey2 = min(x2 + expand_ratio * bw, width), min(y2 + expand_ratio * bh, height)
-    h, w = ey2 - ey1, ex2 - ex1
-    ch, cw = (ey1 + ey2) / 2, (ex1 + ex2) / 2
-    half = min(h, w) / 2
-    src_ch, src_cw = (y1 + y2) / 2, (x1 + x2) / 2
-    d = abs(h - w) / 2
-    if w < h:
-        ch += math.copysign(min(d, abs(src_ch - ch)), src_ch - ch) if src_ch != ch else 0.0
-    else:
-        cw += math.copysign(min(d, abs(src_cw - cw)), src_cw - cw) if src_cw != cw else 0.0
-    return round(cw - half), round(ch - half), round(cw + half), round(ch + half)

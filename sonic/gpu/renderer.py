@@ -19,7 +19,6 @@ from sonic.gpu.spec import DEFAULTS, doctor
 
 class SonicRenderer:
     name = "sonic-gpu"
-    fps = 25
 
     def __init__(self, model_dir: str | Path | None, device: str = "cuda", models: Any = None,
                  interpolate: bool = True, acceleration: Any = None):
@@ -56,12 +55,17 @@ class SonicRenderer:
         seed: int = DEFAULTS.seed,
         noise: Any = None,
         progress: Any = None,
+        frames: int | None = None,
     ) -> Iterator[np.ndarray]:
-        """Frames (H, W, 3) uint8 at 25 fps, as many as the audio lasts.
+        """Frames (H, W, 3) uint8 at 25 fps, as many as the audio lasts (floor(seconds x 25)), or
+        exactly `frames` when given (the last frame held to make up the count).
 
-        portrait: the cropped face image, sides multiples of 64 (see `sonic.gpu.pipeline.square_crop_box`).
-        audio: mono float32 at any rate (resampled to 16 kHz). face_box (x1, y1, x2, y2) in portrait
-        pixels limits where the audio may move the image (the official face mask); None = whole image.
+        portrait: the cropped face image, sides multiples of 64 (the render stage's square crop,
+        `sonic.crop.crop_face`, resized by `StageRenderer`).
+        audio: mono float32, best at 16 kHz (Sonic's rate; `factory.media.decode_audio(path,
+        sample_rate=16_000)` gives that); other rates are resampled linearly. face_box (x1, y1,
+        x2, y2) in portrait pixels limits where the audio may move the image (the official face
+        mask); None = whole image.
         noise: optional fixed initial noise (1, n, 4, H/8, W/8) to compare implementations exactly.
         progress: optional (fraction, note) callback, told after each diffusion step.
         """
@@ -78,7 +82,7 @@ class SonicRenderer:
         cuda = self.models.device.type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats(self.models.device)
-        yield from generate(self.models, portrait, mask, samples, settings, noise, progress)
+        yield from generate(self.models, portrait, mask, samples, settings, noise, progress, frames)
         if cuda:
             self.last_peak_memory_gib = torch.cuda.max_memory_allocated(self.models.device) / 2**30
 
@@ -87,6 +91,7 @@ def _resample_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float32)
     if sample_rate == 16_000:
         return audio
+    # for callers with arrays at other rates (the stage decodes at 16 kHz, anti-aliased):
     # linear interpolation is enough for whisper's 80-mel features of speech
     duration = len(audio) / sample_rate
     target = np.linspace(0, len(audio) - 1, int(round(duration * 16_000)))
@@ -120,8 +125,10 @@ class StageRenderer:
     def __init__(self, sonic: SonicRenderer):
         self.sonic = sonic
         # part of the render cache key: RIFE on/off gives different videos
+        from sonic.gpu import VERSION
+
         rife = sonic.interpolate and sonic.models.interpolator is not None
-        self.version = "2-rife" if rife else "2"
+        self.version = f"{VERSION}-rife" if rife else VERSION
         self.last_report: dict[str, Any] = {}    # of the last render, stored with the job by the stage
 
     def render(self, image_rgb: np.ndarray, audio_path: Path, speech: Any, params: Any, progress: Any = None) -> Iterator[np.ndarray]:
@@ -137,25 +144,22 @@ class StageRenderer:
         portrait = cv2.resize(image_rgb, (side, side), interpolation=cv2.INTER_AREA)
         faces = detect_faces(portrait)
         box = (faces[0].x0, faces[0].y0, faces[0].x1, faces[0].y1) if faces else None
-        samples, rate = decode_audio(audio_path)
-        total = frame_count(len(samples) / rate)
+        # the frame count from the file's own rate, as the stage counts it: resampling to 16 kHz may
+        # move the length by a sample, enough to round the other way at a half frame
+        native, rate = decode_audio(audio_path)
+        total = frame_count(len(native) / rate)
+        del native
+        samples, rate = decode_audio(audio_path, sample_rate=16_000)
         started = time.perf_counter()
         self.last_report = {"size": side}
+        # Sonic makes floor(seconds x 25) frames, the stage wants round(seconds x 25): ask for `total`
         frames = self.sonic.render(portrait, samples, rate, face_box=box, inference_steps=params.inference_steps,
-                                   dynamic_scale=params.dynamic_scale, seed=params.seed, progress=progress)
-        # Sonic makes floor(seconds x 25) frames, the stage wants round(seconds x 25): hold the last
-        produced, last = 0, None
-        for frame in frames:
-            if produced >= total:
-                break
-            if produced == 0:
+                                   dynamic_scale=params.dynamic_scale, seed=params.seed, progress=progress,
+                                   frames=total)
+        for index, frame in enumerate(frames):
+            if index == 0:
                 self.last_report["seconds_to_first_frame"] = round(time.perf_counter() - started, 2)
-            last = frame if frame.shape[:2] == (height, width) else cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC)
-            produced += 1
-            yield last
-        while last is not None and produced < total:
-            produced += 1
-            yield last
+            yield frame if frame.shape[:2] == (height, width) else cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC)
         self.last_report["seconds"] = round(time.perf_counter() - started, 2)
         if self.sonic.last_peak_memory_gib is not None:
             self.last_report["peak_gpu_memory_gib"] = round(self.sonic.last_peak_memory_gib, 2)
