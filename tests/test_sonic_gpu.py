@@ -302,3 +302,94 @@ def test_acceleration_compiles_on_cuda_by_default_and_never_on_the_cpu(monkeypat
     assert Acceleration.from_settings(Settings.load(), "cuda").compile_mode == "max-autotune-no-cudagraphs"
     with pytest.raises(ValueError, match="unknown attention backend"):
         set_attention_backend("fastest")
+
+
+def test_fp8_linear_layers_round_each_operand_once_and_keep_the_official_keys():
+    """fp8 (sonic/gpu/fp8.py) on the CPU: each product equals fp32 math on the fp8-rounded operands
+    (what the GPU's fp8 tensor cores compute), a UNet call moves from fp32 by more than nothing but
+    within bounds (the full-size check is on the GPU: bench/bench_sonic_fp8.py), switching back restores the exact output, and the weights'
+    state_dict (the official keys) is untouched. The compiled blocks trace without graph breaks."""
+    from sonic.gpu.acceleration import compile_unet_regions
+    from sonic.gpu.fp8 import Fp8Linear, Fp8Weight, fp8_active, fp8_deviation, fp8_matmul, use_fp8
+    from sonic.gpu.kernels import use_fused_geglu
+    from sonic.gpu.unet import build_unet, fuse_self_attention, tiny_unet_config
+
+    torch.manual_seed(0)
+    x, w = torch.randn(50, 64) * 3, torch.randn(96, 64) * 0.1
+    w8 = Fp8Weight.from_weight(w)
+    rows_scale = x.abs().amax(-1, keepdim=True) / 448
+    x_rounded = (x / rows_scale).to(torch.float8_e4m3fn).float() * rows_scale
+    w_rounded = w8.data.float() * w8.scale.reshape(-1, 1)
+    torch.testing.assert_close(fp8_matmul(x, w8), x_rounded @ w_rounded.t(), rtol=1e-5, atol=1e-5)
+    err = ((fp8_matmul(x, w8) - x @ w.t()).norm() / (x @ w.t()).norm()).item()
+    assert 1e-3 < err < 0.08          # 3 mantissa bits per operand: a few per cent, never exact
+
+    unet = build_unet(tiny_unet_config()).eval()
+    fuse_self_attention(unet)
+    use_fused_geglu(unet)
+    keys = {k: v.clone() for k, v in unet.state_dict().items()}
+    inputs = tiny_unet_inputs(frames=2)
+    with torch.no_grad():
+        exact = unet(*inputs)
+        converted = use_fp8(unet)
+        assert converted > 0 and fp8_active(unet)
+        approx = unet(*inputs)
+    distance = ((approx - exact).norm() / exact.norm()).item()
+    assert 1e-4 < distance < 0.25, distance     # the tiny network amplifies rounding (see above)
+    state = unet.state_dict()
+    assert state.keys() == keys.keys() and all(torch.equal(state[k], keys[k]) for k in keys)
+    assert 1e-4 < fp8_deviation(unet, size=64, frames=2) < 0.25 and fp8_active(unet)
+    assert compile_unet_regions(unet, mode=None, backend="eager", fullgraph=True) == 38
+    with torch.no_grad():
+        torch.testing.assert_close(unet(*inputs), approx, rtol=1e-5, atol=1e-5)
+    torch._dynamo.reset()
+    assert use_fp8(unet, False) == converted and not fp8_active(unet)
+    assert not any(isinstance(m, Fp8Linear) for m in unet.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(unet(*inputs), exact, rtol=1e-5, atol=1e-5)
+
+
+def test_fp8_geglu_kernel_matches_pytorch_in_the_triton_interpreter():
+    """The Triton GEGLU kernel with fp8 operands and per-row scales (the renderer's fp8 mode)
+    against the same function in PyTorch, on the CPU through Triton's interpreter."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import torch
+        import torch.nn.functional as F
+        from sonic.gpu.fp8 import Fp8Weight, quantize_rows
+        from sonic.gpu.kernels import geglu_fp8, geglu_triton
+        torch.manual_seed(0)
+        for m, k, n, bias in [(100, 64, 48, True), (33, 32, 40, False), (130, 96, 80, True)]:
+            x = torch.randn(m, k) * 2
+            w = Fp8Weight.from_weight(torch.randn(2 * n, k) / k ** 0.5)
+            b = torch.randn(2 * n).half() if bias else None
+            rows, scale = quantize_rows(x)
+            got = geglu_triton(rows, w.data, b, scale, w.scale, torch.float16).float()
+            want = geglu_fp8(rows, scale, w.data, w.scale, b, torch.float16).float()   # CPU: PyTorch math
+            products = (rows.float() * scale) @ (w.data.float() * w.scale.reshape(-1, 1)).t()
+            hidden, gate = (products + (b.float() if bias else 0)).chunk(2, dim=-1)
+            assert torch.allclose(want, hidden * F.gelu(gate), atol=2e-3, rtol=2e-3)
+            assert got.shape == (m, n)
+            err = ((got - want).norm() / want.norm()).item()
+            assert err < 2e-3, (m, k, n, bias, err)
+        print("ok")
+    """)
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_precision_setting_is_checked(monkeypatch):
+    from factory.settings import Settings
+    from sonic.gpu.acceleration import Acceleration
+
+    monkeypatch.delenv("FACTORY_SONIC_PRECISION", raising=False)
+    assert Acceleration.from_settings(Settings.load(), "cuda").fp8 is False
+    monkeypatch.setenv("FACTORY_SONIC_PRECISION", "fp8")
+    assert Acceleration.from_settings(Settings.load(), "cuda").fp8 is True
+    monkeypatch.setenv("FACTORY_SONIC_PRECISION", "int4")
+    with pytest.raises(ValueError, match="sonic_precision must be fp16 or fp8"):
+        Acceleration.from_settings(Settings.load(), "cuda")
