@@ -69,10 +69,6 @@ class Settings:
     cache on disk: keep TORCHINDUCTOR_CACHE_DIR on a persistent volume)."""
     sonic_attention: str = "cudnn"
     """Preferred fused attention kernel: ``cudnn`` (fastest measured on H100), ``flash`` or ``auto``."""
-    sonic_precision: str = "fp16"
-    """``fp16`` (the official precision) or ``fp8``: the UNet's linear layers on fp8 tensor cores
-    (Ada/Hopper and newer), kept only when a check on the loaded weights at worker start finds one
-    UNet call within 1e-2 of fp16 (bench/RESULTS.md)."""
     sonic_device: str = "cuda"
     """Torch device for the Sonic renderer; a worker started with ``--gpu N`` sees its GPU as cuda:0."""
     voice: str = ""

@@ -18,8 +18,8 @@ decoded at 16 kHz with an anti-aliasing resampler instead of linear interpolatio
 
 
 def engine_version(settings) -> str:
-    """Cache-key text for the render stage: code version, whether RIFE runs, which weights (a
-    fingerprint of the weight files' names, sizes and times; cheap, no hashing of GBs) and fp8."""
+    """Cache-key text for the render stage: code version, whether RIFE runs, and which weights
+    (a fingerprint of the weight files' names, sizes and times; cheap, no hashing of GBs)."""
     import hashlib
     from pathlib import Path
 
@@ -29,5 +29,4 @@ def engine_version(settings) -> str:
     files = sorted((report.present if report else {}).values())
     stats = [f"{f}:{Path(f).stat().st_size}:{int(Path(f).stat().st_mtime)}" for f in files if Path(f).is_file()]
     weights = hashlib.sha1("\n".join(stats).encode()).hexdigest()[:12]
-    precision = "-fp8" if str(settings.sonic_precision).strip().lower() == "fp8" else ""
-    return f"{VERSION}-rife{int(bool(settings.sonic_interpolate))}-w{weights}{precision}"
+    return f"{VERSION}-rife{int(bool(settings.sonic_interpolate))}-w{weights}"

@@ -42,7 +42,6 @@ class Acceleration:
     channels_last: bool = True                  # NHWC convolutions, no cuDNN layout transposes
     efficient_temporal_attention: bool = True   # memory-efficient SDPA for the 25-frame attention
     fused_geglu: bool = True                    # Triton GEGLU feed-forward (sonic/gpu/kernels.py)
-    fp8: bool = False                           # fp8 linear layers where the card has fp8 and the check passes (fp8.py)
 
     @classmethod
     def from_settings(cls, settings: Any, device: torch.device | str) -> Acceleration:
@@ -51,10 +50,7 @@ class Acceleration:
         if raw == "auto":
             raw = "default" if torch.device(device).type == "cuda" else "off"
         mode = None if raw in ("0", "off", "false", "no", "") else ("default" if raw in ("1", "on", "true", "yes") else raw)
-        precision = str(settings.sonic_precision).strip().lower()
-        if precision not in ("fp16", "fp8"):
-            raise ValueError(f"sonic_precision must be fp16 or fp8, got {settings.sonic_precision!r}")
-        return cls(compile_mode=mode, attention=str(settings.sonic_attention).strip().lower(), fp8=precision == "fp8")
+        return cls(compile_mode=mode, attention=str(settings.sonic_attention).strip().lower())
 
 
 def set_attention_backend(name: str) -> None:
@@ -142,37 +138,12 @@ def rewrite_unet(models: Any, options: Acceleration) -> None:
         use_fused_geglu(models.unet)
 
 
-def enable_fp8(models: Any) -> float | None:
-    """fp8 linear layers (sonic/gpu/fp8.py), kept only if one UNet call on these weights stays
-    within `FP8_TOLERANCE` of fp16; returns that distance (None: the card has no fp8). Logs why
-    fp8 was dropped, so a worker never renders silently worse frames."""
-    import logging
-
-    from sonic.gpu.fp8 import FP8_TOLERANCE, fp8_deviation, fp8_supported, use_fp8
-
-    log = logging.getLogger(__name__)
-    if not fp8_supported(models.device):
-        log.warning("sonic_precision=fp8: %s has no fp8 tensor cores; rendering in fp16", models.device)
-        return None
-    use_fp8(models.unet)
-    deviation = fp8_deviation(models.unet)
-    if deviation > FP8_TOLERANCE:
-        use_fp8(models.unet, False)
-        log.warning("sonic_precision=fp8: one UNet call in fp8 is %.1e from fp16 on these weights (limit %.0e); "
-                    "rendering in fp16", deviation, FP8_TOLERANCE)
-    else:
-        log.info("fp8 linear layers on: one UNet call is %.1e from fp16 (limit %.0e)", deviation, FP8_TOLERANCE)
-    return deviation
-
-
 def accelerate(models: Any, options: Acceleration | None = None) -> Acceleration:
     """Apply `options` (default: from the settings) to loaded SonicModels, once per process."""
     from factory.settings import Settings
 
     options = options or Acceleration.from_settings(Settings.load(), models.device)
     rewrite_unet(models, options)
-    if options.fp8:
-        models.fp8_deviation = enable_fp8(models)
     if options.compile_mode:
         compile_unet_regions(models.unet, options.compile_mode)
         if options.compile_vae:

@@ -40,11 +40,9 @@ def _triton_kernel():
     import triton.language as tl
 
     @triton.jit
-    def geglu_kernel(x_ptr, w_ptr, b_ptr, out_ptr, x_scale_ptr, w_scale_ptr, M, N, K,
-                     HAS_BIAS: tl.constexpr, SCALED: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    def geglu_kernel(x_ptr, w_ptr, b_ptr, out_ptr, M, N, K,
+                     HAS_BIAS: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                      BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, PROGRAMS: tl.constexpr):
-        # SCALED: x and W are fp8 with one fp32 scale per x row and per W row (sonic/gpu/fp8.py);
-        # the products accumulate in fp32 and the scales are applied to the sums
         # tensor descriptors: tiles move by TMA on Hopper; reads past an edge give zeros and
         # writes past it are dropped, so no masks
         x_desc = tl.make_tensor_descriptor(x_ptr, shape=[M, K], strides=[K, 1], block_shape=[BLOCK_M, BLOCK_K])
@@ -68,13 +66,8 @@ def _triton_kernel():
                 # a hidden tile that overhangs column N reads gate rows: those columns are never stored
                 hidden = tl.dot(x, w_desc.load([off_n, k]).T, hidden)
                 gate = tl.dot(x, w_desc.load([N + off_n, k]).T, gate)
-            cols = off_n + tl.arange(0, BLOCK_N)
-            if SCALED:
-                rows = off_m + tl.arange(0, BLOCK_M)
-                x_scale = tl.load(x_scale_ptr + rows, mask=rows < M, other=0.0)[:, None]
-                hidden *= x_scale * tl.load(w_scale_ptr + cols, mask=cols < N, other=0.0)[None, :]
-                gate *= x_scale * tl.load(w_scale_ptr + N + cols, mask=cols < N, other=0.0)[None, :]
             if HAS_BIAS:
+                cols = off_n + tl.arange(0, BLOCK_N)
                 hidden += tl.load(b_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)[None, :]
                 gate += tl.load(b_ptr + N + cols, mask=cols < N, other=0.0).to(tl.float32)[None, :]
             out = hidden * (0.5 * gate * (1.0 + tl.math.erf(gate * 0.7071067811865476)))
@@ -88,60 +81,47 @@ TILE_CONFIGS = (
     (128, 128, 64, 8, 3), (128, 128, 64, 8, 4), (128, 128, 32, 8, 4), (128, 64, 64, 4, 4),
     (128, 64, 64, 8, 4), (64, 128, 64, 4, 4), (128, 128, 64, 4, 3), (256, 64, 64, 8, 3),
 )
-# fp8 operands are half the bytes: longer K steps fill the same shared memory
-FP8_TILE_CONFIGS = (
-    (128, 128, 128, 8, 3), (128, 128, 128, 8, 4), (128, 128, 64, 8, 4), (128, 64, 128, 4, 4),
-    (128, 64, 128, 8, 4), (64, 128, 128, 4, 4), (128, 128, 128, 4, 3), (256, 64, 128, 8, 3),
-)
 
 
 @functools.cache
-def _tuned_kernel(fp8: bool = False):
+def _tuned_kernel():
     """The kernel with tile sizes picked per shape by timing (once per shape, on the GPU)."""
     import triton
 
     configs = [
         triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8}, num_warps=w, num_stages=s)
-        for bm, bn, bk, w, s in (FP8_TILE_CONFIGS if fp8 else TILE_CONFIGS)
+        for bm, bn, bk, w, s in TILE_CONFIGS
     ]
     return triton.autotune(configs=configs, key=["M", "N", "K"])(_triton_kernel())
 
 
-def tma_compatible(x: torch.Tensor, weight: torch.Tensor, out_dtype: torch.dtype | None = None) -> bool:
-    """Tensor descriptors need rows whose byte length is a multiple of 16 (x and W: K; the output:
-    N) and a 16-byte aligned start (checked for the input again after it is made contiguous)."""
-    out_size = torch.empty((), dtype=out_dtype or x.dtype).element_size()
-    return (x.shape[-1] * x.element_size() % 16 == 0 and weight.shape[0] // 2 * out_size % 16 == 0
+def tma_compatible(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Tensor descriptors need rows whose byte length is a multiple of 16 (K and N) and a 16-byte
+    aligned start (checked for the input again after it is made contiguous)."""
+    return (x.shape[-1] * x.element_size() % 16 == 0 and weight.shape[0] // 2 * x.element_size() % 16 == 0
             and weight.data_ptr() % 16 == 0)
 
 
-def geglu_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                 x_scale: torch.Tensor | None = None, weight_scale: torch.Tensor | None = None,
-                 out_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """`geglu_reference` in one Triton kernel. x: (..., K); weight: (2N, K); bias: (2N,) or None.
-
-    With fp8 x and weight, also their scales: x_scale (..., 1) per row of x, weight_scale (2N,) or
-    (1, 2N) per row of weight, and the output dtype (fp16/bf16)."""
+def geglu_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """`geglu_reference` in one Triton kernel. x: (..., K); weight: (2N, K); bias: (2N,) or None."""
     import triton
 
     k = x.shape[-1]
     n = weight.shape[0] // 2
-    scaled = x_scale is not None
     x2 = x.reshape(-1, k).contiguous()
     if x2.data_ptr() % 16:             # a view starting mid-row: descriptors need 16-byte aligned starts
         x2 = x2.clone()
     weight = weight.contiguous()
     bias = bias.contiguous() if bias is not None else None     # the kernel reads it as a flat row
     m = x2.shape[0]
-    out = torch.empty((m, n), device=x.device, dtype=out_dtype or x.dtype)
+    out = torch.empty((m, n), device=x.device, dtype=x.dtype)
     # Triton builds the tensor descriptors in scratch memory it asks for through this hook
     triton.set_allocator(lambda size, alignment, stream: torch.empty(size, dtype=torch.int8, device=x.device))
-    scales = (x_scale.reshape(-1).float().contiguous(), weight_scale.reshape(-1).float().contiguous()) if scaled else (out, out)
-    args = (x2, weight, bias if bias is not None else out, out, *scales, m, n, k)
+    args = (x2, weight, bias if bias is not None else weight, out, m, n, k)
     if os.environ.get("TRITON_INTERPRET") == "1" or not x.is_cuda:   # interpreter: one small tile size
         programs = 4
-        _triton_kernel()[(programs,)](*args, HAS_BIAS=bias is not None, SCALED=scaled, BLOCK_M=32, BLOCK_N=32,
-                                      BLOCK_K=32, GROUP_M=4, PROGRAMS=programs)
+        _triton_kernel()[(programs,)](*args, HAS_BIAS=bias is not None, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32,
+                                      GROUP_M=4, PROGRAMS=programs)
     else:
         programs = torch.cuda.get_device_properties(x.device).multi_processor_count
 
@@ -149,7 +129,7 @@ def geglu_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
             return (min(programs, triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(n, meta["BLOCK_N"])),)
 
         with torch.cuda.device(x.device):     # Triton launches on the current device
-            _tuned_kernel(scaled)[grid](*args, HAS_BIAS=bias is not None, SCALED=scaled, PROGRAMS=programs)
+            _tuned_kernel()[grid](*args, HAS_BIAS=bias is not None, PROGRAMS=programs)
     return out.reshape(*x.shape[:-1], n)
 
 
@@ -188,42 +168,13 @@ def _(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> to
     return x.new_empty(*x.shape[:-1], weight.shape[0] // 2)
 
 
-@torch.library.custom_op("sonic::geglu_fp8", mutates_args=())
-def geglu_fp8(x: torch.Tensor, x_scale: torch.Tensor, weight: torch.Tensor, weight_scale: torch.Tensor,
-              bias: Optional[torch.Tensor], out_dtype: torch.dtype) -> torch.Tensor:
-    """GEGLU from fp8 operands (`sonic.gpu.fp8`): x ~= x * x_scale per row, W ~= weight *
-    weight_scale per row. The Triton kernel where it runs, else the same function in PyTorch."""
-    if x.is_cuda and triton_available() and has_tma(x.device.index or 0) and tma_compatible(x, weight, out_dtype):
-        return geglu_triton(x, weight, bias, x_scale, weight_scale, out_dtype)
-    from sonic.gpu.fp8 import Fp8Weight, scaled_matmul
-
-    products = scaled_matmul(x, x_scale, Fp8Weight(weight, weight_scale)).float()
-    hidden, gate = (products if bias is None else products + bias.float()).chunk(2, dim=-1)
-    return (hidden * F.gelu(gate)).to(out_dtype)
-
-
-@geglu_fp8.register_fake
-def _(x: torch.Tensor, x_scale: torch.Tensor, weight: torch.Tensor, weight_scale: torch.Tensor,
-      bias: Optional[torch.Tensor], out_dtype: torch.dtype) -> torch.Tensor:
-    return x.new_empty(*x.shape[:-1], weight.shape[0] // 2, dtype=out_dtype)
-
-
 def feed_forward(ff: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """diffusers' FeedForward (GEGLU -> dropout -> linear) with the fused GEGLU when the module was
-    marked by `use_fused_geglu` (from fp8 operands when its projection is `fp8.Fp8Linear`);
-    otherwise the module itself."""
+    marked by `use_fused_geglu`; otherwise the module itself."""
     if not getattr(ff, "fused_geglu", False):
         return ff(x)
     proj = ff.net[0].proj
-    fp8 = getattr(proj, "fp8", None)
-    if fp8 is None:
-        hidden = geglu(x, proj.weight, proj.bias)
-    else:
-        from sonic.gpu.fp8 import quantize_rows
-
-        rows, row_scale = quantize_rows(x.reshape(-1, x.shape[-1]))
-        hidden = geglu_fp8(rows, row_scale, fp8.data, fp8.scale, proj.bias, x.dtype).reshape(*x.shape[:-1], -1)
-    return ff.net[2](hidden)   # net[1] is dropout: identity at inference
+    return ff.net[2](geglu(x, proj.weight, proj.bias))   # net[1] is dropout: identity at inference
 
 
 def use_fused_geglu(model: torch.nn.Module, enabled: bool = True, max_width: int | None = None) -> int:

@@ -54,7 +54,6 @@ class SonicModels:
     dtype: torch.dtype = torch.float16
     unet_call: Callable[..., torch.Tensor] | None = None   # a wrapper around the UNet (e.g. timing), when set
     interpolator: Any = None      # sonic.gpu.rife.FrameInterpolator, when RIFE weights are present
-    fp8_deviation: float | None = None   # set when fp8 was asked for: one UNet call's distance from fp16
 
 
 @dataclass

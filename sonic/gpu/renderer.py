@@ -127,10 +127,8 @@ class StageRenderer:
         # part of the render cache key: RIFE on/off gives different videos
         from sonic.gpu import VERSION
 
-        from sonic.gpu.fp8 import fp8_active
-
         rife = sonic.interpolate and sonic.models.interpolator is not None
-        self.version = VERSION + ("-rife" if rife else "") + ("-fp8" if fp8_active(sonic.models.unet) else "")
+        self.version = f"{VERSION}-rife" if rife else VERSION
         self.last_report: dict[str, Any] = {}    # of the last render, stored with the job by the stage
 
     def render(self, image_rgb: np.ndarray, audio_path: Path, speech: Any, params: Any, progress: Any = None) -> Iterator[np.ndarray]:

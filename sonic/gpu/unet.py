@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sonic.gpu.fp8 import linear
 from sonic.gpu.kernels import feed_forward
 from sonic.gpu.spec import unet_config
 
@@ -93,7 +92,7 @@ def _merge(x: torch.Tensor) -> torch.Tensor:
 def self_attention(attn: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Plain multi-head self-attention with diffusers' Attention weights (SDPA: flash kernels)."""
     if getattr(attn, "fused_qkv", None) is not None:
-        q, k, v = linear(x, attn.fused_qkv, getattr(attn, "fused_qkv_fp8", None)).chunk(3, dim=-1)
+        q, k, v = F.linear(x, attn.fused_qkv).chunk(3, dim=-1)
     else:
         q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
     q, k, v = _heads(q, attn.heads), _heads(k, attn.heads), _heads(v, attn.heads)
