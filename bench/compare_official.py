@@ -8,7 +8,8 @@ parameter names are checked too), and the same inputs, it prints the relative L2
 
 - one UNet call (3 guidance branches x frames, with the face mask, the audio adapters and the
   frame-averaged temporal context): the official UNet + IP-adapter processors vs our SonicUNet
-  (eager, then with the speed rewrites that run on this device);
+  (eager, then with the speed rewrites that run on this device); on a GPU also the milliseconds
+  of one eager call of each (official, ours, ours with the rewrites) on the same card;
 - audio2token and audio2bucket on random whisper features;
 - (tiny only) a whole clip: the official `test()` function of sonic.py (run as written) with its
   SonicPipeline against our `denoise` + `decode`, the same tiny random models and initial noise,
@@ -29,6 +30,8 @@ import time
 from types import SimpleNamespace
 
 import torch
+
+from bench_sonic_gpu import cuda_ms   # bench/ is on sys.path when this script runs
 
 
 def randomize(module: torch.nn.Module, seed: int) -> None:
@@ -90,6 +93,13 @@ def compare_unet(full: bool, device: str, dtype: torch.dtype, frames: int) -> di
         fast = copy.deepcopy(ours)
         rewrite_unet(SimpleNamespace(unet=fast, device=torch.device(device)), Acceleration(compile_mode=None))
         result["unet_rel_l2_rewritten"] = rel(fast(sample, t, clip, audio, ids, mask), want)
+        if device.startswith("cuda"):    # same-card speed of one eager call: official vs ours (+ rewrites)
+            calls = {"official": lambda: official(sample, t, encoder_hidden_states=(clip, [audio]), added_time_ids=ids,
+                                                  cross_attention_kwargs={"ip_adapter_masks": [mask]}, return_dict=False),
+                     "ours": lambda: ours(sample, t, clip, audio, ids, mask),
+                     "ours_rewritten": lambda: fast(sample, t, clip, audio, ids, mask)}
+            for name, call in calls.items():
+                result[f"{name}_eager_ms"] = cuda_ms(call)
         # the check can fail: a different audio context must move the output
         other = ours(sample, t, clip, audio.flip(0), ids, mask)
         result["unet_rel_l2_other_audio"] = rel(other, want)

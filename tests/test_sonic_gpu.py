@@ -302,3 +302,31 @@ def test_acceleration_compiles_on_cuda_by_default_and_never_on_the_cpu(monkeypat
     assert Acceleration.from_settings(Settings.load(), "cuda").compile_mode == "max-autotune-no-cudagraphs"
     with pytest.raises(ValueError, match="unknown attention backend"):
         set_attention_backend("fastest")
+
+
+def test_compiled_decoder_is_not_recompiled_for_each_clip_length():
+    """Clips of 10 and 13 generated frames decode as 8 + 2 and 8 + 5: the full chunks reuse one
+    compiled graph and the short last chunk runs eagerly, so a new clip length never triggers a
+    compile (minutes on a GPU) inside a job. Frames equal the uncompiled decoder's."""
+    from torch._dynamo.utils import counters
+
+    from sonic.gpu.acceleration import compile_vae_decoder_regions
+    from sonic.gpu.models import random_models
+    from sonic.gpu.pipeline import RenderSettings, decode
+
+    models = random_models(tiny=True, device="cpu", dtype=torch.float32, interpolator=False)
+    settings = RenderSettings()
+    latents = torch.randn(13, 4, 8, 8)
+    with torch.no_grad():
+        expected = [torch.cat(list(decode(models, latents[:n], settings))) for n in (10, 13)]
+        torch._dynamo.reset()
+        counters.clear()
+        assert compile_vae_decoder_regions(models.vae, mode=None, backend="eager") == 14
+        first = torch.cat(list(decode(models, latents[:10], settings)))
+        graphs = counters["stats"]["unique_graphs"]
+        second = torch.cat(list(decode(models, latents[:13], settings)))
+    assert graphs > 0 and counters["stats"]["unique_graphs"] == graphs
+    assert first.shape[0] == 10 and second.shape[0] == 13
+    torch.testing.assert_close(first, expected[0])
+    torch.testing.assert_close(second, expected[1])
+    torch._dynamo.reset()

@@ -7,7 +7,9 @@ bench/RESULTS.md has the numbers.
 - fused q/k/v projection of every self-attention (one GEMM instead of three);
 - channels-last convolution weights (cuDNN's NCHW<->NHWC transposes were 4 % of a compiled call),
   the memory-efficient SDPA kernel for the frame-axis attention (25-token sequences) and a fused
-  Triton GEGLU (sonic/gpu/kernels.py): together a compiled 512-px call 284 -> 275 ms;
+  Triton GEGLU (sonic/gpu/kernels.py) in the first level's feed-forwards only (320 features; on
+  wider ones cuBLAS + the compiled GELU is faster): together a compiled 512-px call 270.5 ->
+  259.3 ms on an H200 (284 -> 275 ms on an H100 with the GEGLU kernel everywhere);
 - cuDNN attention before flash (H100, 512 px: eager UNet call 406 vs 420 ms; the level-0 spatial
   attention 3.3 vs 5.2 ms);
 - regional `torch.compile` (UNet call 406 -> 288 ms at 512 px, 1813 -> 1385 ms at 1024 px; cold
@@ -32,7 +34,7 @@ import torch
 
 @dataclass(frozen=True)
 class Acceleration:
-    """What `accelerate` does to the models; the defaults are the measured best on an H100."""
+    """What `accelerate` does to the models; the defaults are the measured best on an H100 / H200."""
 
     fuse_qkv: bool = True
     compile_mode: str | None = "default"        # None: eager; else a torch.compile mode
@@ -41,7 +43,8 @@ class Acceleration:
     # CUDA only (no gain, or no kernel, on the CPU):
     channels_last: bool = True                  # NHWC convolutions, no cuDNN layout transposes
     efficient_temporal_attention: bool = True   # memory-efficient SDPA for the 25-frame attention
-    fused_geglu: bool = True                    # Triton GEGLU feed-forward (sonic/gpu/kernels.py)
+    fused_geglu: bool = True                    # Triton GEGLU feed-forward (sonic/gpu/kernels.py) ...
+    fused_geglu_max_width: int | None = 320     # ... at the first level only: cuBLAS + compiled GELU win on wider ones
 
     @classmethod
     def from_settings(cls, settings: Any, device: torch.device | str) -> Acceleration:
@@ -135,7 +138,7 @@ def rewrite_unet(models: Any, options: Acceleration) -> None:
     if options.efficient_temporal_attention:
         use_efficient_temporal_attention(models.unet)
     if options.fused_geglu:
-        use_fused_geglu(models.unet)
+        use_fused_geglu(models.unet, max_width=options.fused_geglu_max_width)
 
 
 def accelerate(models: Any, options: Acceleration | None = None) -> Acceleration:

@@ -8,8 +8,9 @@ kernel here computes both halves of each output tile in registers and writes onl
 `hidden * gelu(gate)`: 5x less memory traffic for that step, same arithmetic in fp32 (persistent,
 tiles moved by TMA descriptors). Measured on an H100 (bench/bench_sonic_kernels.py, 512 px):
 1.62 vs 1.86 ms at level 0 (307,200 x 320 -> 1,280), but 1.41 vs 1.38 and 1.14 vs 1.01 ms at
-levels 1 and 2, where Triton's matrix product is slower than cuBLAS; a whole compiled UNet call
-is 4.5 ms faster with it (279.6 -> 275.1 ms).
+levels 1 and 2, where Triton's matrix product is slower than cuBLAS. So the renderer uses it at
+level 0 only (`use_fused_geglu(max_width=320)`): on an H200 a compiled 512-px UNet call takes
+259.3 ms that way, 263.1 ms with the kernel everywhere (bench/RESULTS.md).
 
 `geglu` is a registered custom op (`sonic::geglu`) so `torch.compile` treats it as one opaque call
 inside the compiled blocks (no graph break); on the CPU, or where Triton is missing, it runs

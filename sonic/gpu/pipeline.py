@@ -10,7 +10,8 @@ Steps (as the official `sonic.py` / `pipeline_sonic.py`, rewritten):
    25 frames whose start shifts by 7 frames per step (so window seams move and vanish); each
    UNet call evaluates three guidance branches in one batch: no image + no audio, image only,
    image + audio; pred = u + 2.0 (image - u) + 7.5 (full - image);
-4. VAE temporal decode in chunks of 8 frames, several chunks per call; frames streamed out;
+4. VAE temporal decode in chunks of 8 frames, several chunks per call (the last, shorter chunk
+   eagerly: its length varies by clip); frames streamed out;
 5. RIFE (`rife.py`) inserts the frame half-way between every two generated frames: 12.5 -> 25 fps.
 
 What differs from the official code, on purpose: the loop has no host syncs (window indices,
@@ -237,8 +238,13 @@ def decode(models: SonicModels, latents: torch.Tensor, settings: RenderSettings)
         starts.append((full, n - full))
     for start, size in starts:
         part = latents[start : start + size].to(models.dtype)
-        frames_per_clip = chunk if size % chunk == 0 else size
-        images = models.vae.decode(part, num_frames=frames_per_clip).sample
+        if size % chunk == 0:
+            images = models.vae.decode(part, num_frames=chunk).sample
+        else:
+            # the last, shorter chunk (1-7 frames, by the clip's length) runs eagerly: compiled, each
+            # new length would cost a fresh compile of the decoder (minutes cold) in the middle of a job
+            with torch.compiler.set_stance("force_eager"):
+                images = models.vae.decode(part, num_frames=size).sample
         yield (images.float() * 0.5 + 0.5).clamp(0, 1)
 
 
