@@ -36,11 +36,20 @@ from bench_sonic_gpu import cuda_ms   # bench/ is on sys.path when this script r
 
 def randomize(module: torch.nn.Module, seed: int) -> None:
     """Every parameter random (the official init copies the CLIP K/V into the audio adapters,
-    which would hide a swapped pair)."""
+    which would hide a swapped pair), at scales that keep the full-size network's activations in
+    fp16 range: matrices and kernels ~ N(0, 1/fan_in), norm scales 1 + N(0, 0.05^2), biases
+    N(0, 0.02^2). (One std of 0.05 everywhere overflowed fp16 at full size.)"""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype) * 0.05)
+        for name, p in module.named_parameters():
+            noise = torch.randn(p.shape, generator=g, dtype=torch.float64)
+            if name.endswith("bias"):
+                value = noise * 0.02
+            elif p.ndim == 1:
+                value = 1 + noise * 0.05
+            else:
+                value = noise / (p[0].numel() ** 0.5)
+            p.copy_(value.to(p.dtype))
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -69,6 +69,10 @@ class Settings:
     cache on disk: keep TORCHINDUCTOR_CACHE_DIR on a persistent volume)."""
     sonic_attention: str = "cudnn"
     """Preferred fused attention kernel: ``cudnn`` (fastest measured on H100), ``flash`` or ``auto``."""
+    sonic_warmup_sizes: str = "1024"
+    """Image sizes (px, comma-separated) a Sonic render worker compiles for when it starts, before
+    it takes a job; the default is Sonic's default crop (``min_resolution``). Empty: none, and the
+    first job at each size pays the compile (~3 min cold) inside its time limit."""
     sonic_device: str = "cuda"
     """Torch device for the Sonic renderer; a worker started with ``--gpu N`` sees its GPU as cuda:0."""
     voice: str = ""

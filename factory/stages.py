@@ -107,6 +107,11 @@ class Stage:
     check_params: Callable[[dict[str, Any]], Any] | None = None
     """Optional: raise ValueError for job parameters this stage cannot accept. Called when a job
     is submitted, so a bad value fails at once (CLI, API, console, batch alike), not mid-job."""
+    warm_up: Callable[[Settings], Any] | None = None
+    """Optional: prepare what this process's first job would otherwise pay for (load models,
+    compile kernels). Each stage process a worker starts (at boot, and again after a killed or
+    crashed one) calls it before it takes a message, outside any job's time limit; a failure is
+    logged and the jobs then fail (or succeed) as they would have."""
 
 
 # Where each stage lives: "module:attribute". Swap an implementation by changing one line.

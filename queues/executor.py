@@ -37,7 +37,8 @@ class StageAnswer:
     error: str | None
 
 
-def _child_main(conn, settings: Settings, stage_modules: dict[str, str], gpu: str | None, worker_id: str) -> None:
+def _child_main(conn, settings: Settings, stage_modules: dict[str, str], gpu: str | None, worker_id: str,
+                warm_stages: tuple[str, ...] = ()) -> None:
     # Before anything imports torch/CUDA: this child sees only its GPU.
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
@@ -53,6 +54,8 @@ def _child_main(conn, settings: Settings, stage_modules: dict[str, str], gpu: st
     stages.STAGE_MODULES.update(stage_modules)
     jobs = JobStore(settings.resolved_database_url, migrate=False)
     artifacts = open_store(settings)
+    conn.send(("started", os.getpid()))
+    _warm_up(settings, warm_stages)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -72,6 +75,20 @@ def _child_main(conn, settings: Settings, stage_modules: dict[str, str], gpu: st
             conn.send(StageAnswer("error", stage_name, 0.0, f"{type(exc).__name__}: {exc}"))
 
 
+def _warm_up(settings: Settings, stage_names: tuple[str, ...]) -> None:
+    """Run each stage's optional warm-up hook (``Stage.warm_up``) before the first message."""
+    from factory import stages
+
+    for name in stage_names:
+        started = time.monotonic()
+        try:   # a broken install is the runner's to record on the job, not a reason to die here
+            hook = stages.get_stage(name).warm_up
+            if hook is not None:
+                hook(settings)
+        except Exception as exc:  # the jobs will report the same problem to the editor
+            log.error("warm-up of the %s stage failed after %.0f s: %s", name, time.monotonic() - started, exc)
+
+
 def _die_with_parent() -> None:
     """Linux: have the kernel SIGKILL this child when the worker dies, so a killed worker
     leaves no orphan still running (and committing) a stage nobody is waiting for."""
@@ -86,6 +103,10 @@ def _die_with_parent() -> None:
         pass
 
 
+DEFAULT_TIME_LIMIT = 600.0   # seconds, for a stage that `stage_time_limits` does not name
+WARM_UP_GRACE_SECONDS = 60.0  # a warm-up may take the stage's time limit plus this
+
+
 class TimeLimitExceeded(Exception):
     pass
 
@@ -97,11 +118,14 @@ class ChildDied(Exception):
 class StageExecutor:
     """One killable child process that runs one stage at a time."""
 
-    def __init__(self, settings: Settings, stage_modules: dict[str, str], gpu: str | None = None, worker_id: str = ""):
+    def __init__(self, settings: Settings, stage_modules: dict[str, str], gpu: str | None = None, worker_id: str = "",
+                 warm_stages: tuple[str, ...] = ()):
+        """warm_stages: stages whose warm-up hook the child runs when it starts (before "ready")."""
         self.settings = settings
         self.stage_modules = dict(stage_modules)
         self.gpu = gpu
         self.worker_id = worker_id
+        self.warm_stages = tuple(warm_stages)
         self._ctx = multiprocessing.get_context("spawn")
         self.process = None
         self.conn = None
@@ -111,7 +135,7 @@ class StageExecutor:
         parent_conn, child_conn = self._ctx.Pipe()
         self.process = self._ctx.Process(
             target=_child_main,
-            args=(child_conn, self.settings, self.stage_modules, self.gpu, self.worker_id),
+            args=(child_conn, self.settings, self.stage_modules, self.gpu, self.worker_id, self.warm_stages),
             daemon=True,
             name=f"stage-executor-{self.worker_id}",
         )
@@ -119,10 +143,50 @@ class StageExecutor:
         child_conn.close()
         self.conn = parent_conn
         self.starts += 1
-        if not self.conn.poll(120):
+        # Local references: another thread may kill() (and reset) us while we wait.
+        conn, process = self.conn, self.process
+        if self._receive(conn, process, 120) is None:   # ("started", pid)
+            hung = process.is_alive()
             self.kill()
-            raise ChildDied("the stage process did not start within 120 s")
-        self.conn.recv()  # ("ready", pid)
+            raise ChildDied("the stage process did not start within 120 s" if hung
+                            else f"the stage process died while starting (exit code {process.exitcode})")
+        # the hooks run one after another; each may take as long as one run of its stage
+        warming = ", ".join(self.warm_stages)
+        limit = 5.0
+        if warming:
+            limit = sum(self.settings.time_limit(name) or DEFAULT_TIME_LIMIT for name in self.warm_stages)
+            limit += WARM_UP_GRACE_SECONDS
+            log.info("stage process %d: warming up %s (at most %.0f s)", process.pid, warming, limit)
+        started = time.monotonic()
+        if self._receive(conn, process, limit) is None:   # ("ready", pid)
+            hung = process.is_alive()
+            self.kill()
+            # a warm-up that hangs or kills the process would do so again: the next one starts without
+            self.warm_stages = ()
+            if hung:
+                raise ChildDied(f"the stage process did not get ready within {limit:.0f} s"
+                                + (f" (warming up {warming}; the next one starts without a warm-up)" if warming else ""))
+            raise ChildDied(f"the stage process died (exit code {process.exitcode})"
+                            + (f" while warming up {warming}; the next one starts without a warm-up" if warming else ""))
+        if warming:
+            log.info("stage process %d: warm-up done in %.0f s", process.pid, time.monotonic() - started)
+
+    def _receive(self, conn, process, seconds: float):
+        """The child's next message, or None when it does not come within `seconds` (or the child
+        died, or another thread killed it meanwhile)."""
+        deadline = time.monotonic() + seconds
+        while self.process is process and process.is_alive():
+            try:
+                if conn.poll(max(0.0, min(1.0, deadline - time.monotonic()))):
+                    return conn.recv()
+            except (EOFError, OSError):
+                return None
+            if time.monotonic() >= deadline:
+                return None
+        try:   # it may have answered just before it exited
+            return conn.recv() if self.process is process and conn.poll(0) else None
+        except (EOFError, OSError):
+            return None
 
     def run(self, job_id: str, stage_name: str, time_limit: float | None) -> StageAnswer:
         """Run one stage; raises TimeLimitExceeded (child killed) or ChildDied (it crashed)."""
@@ -130,6 +194,8 @@ class StageExecutor:
             self.start()
         # Local references: another thread may kill() (and reset) us while we wait.
         conn, process = self.conn, self.process
+        if conn is None:   # killed (a stopping worker) between start() and here
+            raise ChildDied("the stage process was stopped")
         conn.send((job_id, stage_name))
         deadline = None if time_limit is None else time.monotonic() + time_limit
         while True:

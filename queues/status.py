@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from factory.settings import Settings
 from factory.store import Job, JobStatus, JobStore, StageRun, WorkerBeat
 from queues.topology import QueueConfig, all_queue_names
-from queues.worker import DEFAULT_TIME_LIMIT, as_utc, extra_stage_modules
+from queues.executor import DEFAULT_TIME_LIMIT
+from queues.worker import as_utc, extra_stage_modules
 
 ALIVE_SECONDS = 30.0
 

@@ -46,13 +46,10 @@ from factory.runner import give_up
 from factory.settings import Settings
 from factory.store import JobStatus, JobStore, StageRun, WorkerBeat, utcnow
 from queues.broker import Broker, StageMessage
-from queues.executor import ChildDied, StageAnswer, StageExecutor, TimeLimitExceeded
+from queues.executor import DEFAULT_TIME_LIMIT, ChildDied, StageAnswer, StageExecutor, TimeLimitExceeded
 from queues.topology import QueueConfig
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TIME_LIMIT = 600.0
-"""Seconds, for a stage with no entry in ``settings.stage_time_limits``."""
 
 
 def extra_stage_modules() -> dict[str, str]:
@@ -91,6 +88,7 @@ class _Slot:
     executor: StageExecutor
     current: _Delivery | None = None
     since: Any = None
+    started: threading.Event = field(default_factory=threading.Event)   # its process is up (warm-up done)
 
 
 @dataclass
@@ -130,7 +128,8 @@ class Worker:
         self._completions: collections.deque[tuple[_Delivery, StageAnswer]] = collections.deque()
         self._consumer_tags: list[str] = []
         self.slots = [
-            _Slot(StageExecutor(settings, self.stage_modules, gpu=options.gpu, worker_id=self.id))
+            _Slot(StageExecutor(settings, self.stage_modules, gpu=options.gpu, worker_id=self.id,
+                                warm_stages=tuple(options.stages)))
             for _ in range(max(1, options.concurrency))
         ]
 
@@ -142,6 +141,11 @@ class Worker:
         threads.append(threading.Thread(target=self._heartbeat_loop, daemon=True, name="heartbeat"))
         for t in threads:
             t.start()
+        # take no message before the stage processes are up and warm (e.g. Sonic compiled): a message
+        # would otherwise sit unacked here for minutes while another worker could run it
+        for slot in self.slots:
+            while not (slot.started.wait(1.0) or self.stopping):
+                pass
         delay = 0.5
         while not (self.stopping and not self._busy()):
             try:
@@ -311,9 +315,11 @@ class Worker:
     # --- slots (one thread each) --------------------------------------------------------------
     def _slot_loop(self, slot: _Slot) -> None:
         try:
-            slot.executor.start()  # import the stage code before the first message arrives
+            slot.executor.start()  # import the stage code (and warm up) before the first message arrives
         except ChildDied as exc:
             log.error("worker %s: %s", self.id, exc)
+        finally:
+            slot.started.set()
         while True:
             with self._pending_ready:
                 while not self._pending:

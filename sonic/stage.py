@@ -126,6 +126,16 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(files={"video": video_path}, values={"render": facts})
 
 
+def warm_up(settings: Any) -> None:
+    """Before a render worker's first job: load the default renderer (``FACTORY_RENDERER``; jobs
+    that ask for another one load it themselves) and let it prepare: Sonic loads its weights and
+    compiles for ``sonic_warmup_sizes``; the CPU renderer needs nothing more."""
+    renderer = load_renderer(str(settings.renderer or "cpu"), settings)
+    prepare = getattr(renderer, "warm_up", None)
+    if prepare is not None:
+        prepare(settings)
+
+
 STAGE = Stage(
     name="render",
     run=run,
@@ -135,4 +145,5 @@ STAGE = Stage(
     reads_params=(*(f.name for f in dataclasses.fields(RenderParams)), "renderer"),
     engine_version=_engine_version,
     check_params=lambda params: RenderParams.from_dict(params, renderer=params.get("renderer") or "cpu"),
+    warm_up=warm_up,
 )

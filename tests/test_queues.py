@@ -177,6 +177,35 @@ def test_sigterm_past_the_grace_period_requeues_the_message(distributed):
     assert [r.status for r in jobs.runs(job.id)] == ["error", "done"]
 
 
+def test_a_worker_takes_no_message_during_its_warm_up_and_stops_cleanly_in_it(distributed):
+    """A render worker compiling Sonic for minutes must not sit on a message another worker could
+    run, and SIGTERM during the warm-up ends it without a hang."""
+    settings = distributed.settings
+    started = time.time()
+    worker = distributed.start_worker("warming", extra_env={"FACTORY_TEST_WARM_SECONDS": "6"})
+    from queues.topology import QueueConfig
+
+    jobs, job = _submit(settings, ["warming"])
+    time.sleep(3)
+    connection, channel = _channel(settings.amqp_url)
+    try:   # still ready in the broker's queue, not prefetched by the warming worker
+        depth = channel.queue_declare(QueueConfig.from_settings(settings).work_queue("warming"), passive=True)
+        assert depth.method.message_count == 1
+    finally:
+        connection.close()
+    assert jobs.require(job.id).status == "queued"
+    (job,) = _wait_final(jobs, [job.id], timeout=60)
+    assert job.status == "published"
+    assert jobs.require(job.id).values["ran_at"] - started >= 6          # after the warm-up
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+
+    stuck = distributed.start_worker("warming", extra_env={"FACTORY_TEST_WARM_SECONDS": "120"})
+    time.sleep(3)
+    stuck.send_signal(signal.SIGTERM)
+    assert stuck.wait(30) == 0
+
+
 def test_status_shows_depths_live_workers_and_stuck_jobs(distributed):
     from datetime import timedelta
 

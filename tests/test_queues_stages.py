@@ -7,6 +7,8 @@ Register them with ``FACTORY_EXTRA_STAGES`` (workers) or ``STAGE_MODULES.update(
 * ``poison``  — always raises (an internal error, not the editor's fault): must end in the DLQ;
 * ``sleepy``  — sleeps ``params["sleep_seconds"]``; with ``hang_first_attempt`` its first
   attempt hangs (overruns any time limit) and the retry succeeds;
+* ``warming`` — its warm-up hook sleeps ``FACTORY_TEST_WARM_SECONDS`` (a model load / compile);
+  a run records when it ran;
 * ``which_gpu`` — records the GPU its process was given (CUDA_VISIBLE_DEVICES) and holds it for
   ``params["sleep_seconds"]``, like a render: what one-worker-per-GPU fan-out is tested with.
 """
@@ -26,6 +28,7 @@ EXTRA_STAGES = {
     "poison": f"{MODULE}:POISON",
     "sleepy": f"{MODULE}:SLEEPY",
     "which_gpu": f"{MODULE}:WHICH_GPU",
+    "warming": f"{MODULE}:WARMING",
 }
 
 
@@ -75,6 +78,14 @@ def _which_gpu(ctx: StageContext) -> StageResult:
 
 
 WHICH_GPU = Stage(name="which_gpu", run=_which_gpu, version="1", reads_params=("sleep_seconds",), cacheable=False)
+
+
+def _slow_warm_up(settings) -> None:
+    time.sleep(float(os.environ.get("FACTORY_TEST_WARM_SECONDS", "0")))
+
+
+WARMING = Stage(name="warming", run=lambda ctx: StageResult(values={"ran_at": time.time()}), version="1",
+                cacheable=False, warm_up=_slow_warm_up)
 
 
 # --- tests of the stages themselves (embedded runner, SQLite) ----------------------------------

@@ -330,3 +330,23 @@ def test_compiled_decoder_is_not_recompiled_for_each_clip_length():
     torch.testing.assert_close(first, expected[0])
     torch.testing.assert_close(second, expected[1])
     torch._dynamo.reset()
+
+
+def test_sonic_worker_warm_up_renders_each_configured_size_before_any_job(tiny_models, monkeypatch):
+    """`render` stage warm-up (run by a worker's stage process before its first message): Sonic
+    renders a short silent clip at each `sonic_warmup_sizes` size (that is what compiles on a GPU)."""
+    from factory.settings import Settings
+    from sonic.gpu.renderer import SonicRenderer, StageRenderer, parse_sizes
+
+    assert parse_sizes("") == [] and parse_sizes("1024") == [1024] and parse_sizes("512, 1000,512") == [512, 1024]
+    with pytest.raises(ValueError, match="sonic_warmup_sizes"):
+        parse_sizes("large")
+    renderer = StageRenderer(SonicRenderer(None, device="cpu", models=tiny_models))
+    calls = []
+    original = renderer.sonic.render
+    monkeypatch.setattr(renderer.sonic, "render", lambda portrait, *a, **k: calls.append((portrait.shape, k)) or original(portrait, *a, **k))
+    monkeypatch.setenv("FACTORY_SONIC_WARMUP_SIZES", "64,128")
+    seconds = renderer.warm_up(Settings.load())
+    assert sorted(seconds) == [64, 128] and all(s > 0 for s in seconds.values())
+    assert [shape for shape, _ in calls] == [(64, 64, 3), (128, 128, 3)]
+    assert all(k["face_box"] is not None for _, k in calls)      # the masked path a job takes

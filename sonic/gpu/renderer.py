@@ -131,6 +131,25 @@ class StageRenderer:
         self.version = f"{VERSION}-rife" if rife else VERSION
         self.last_report: dict[str, Any] = {}    # of the last render, stored with the job by the stage
 
+    def warm_up(self, settings: Any) -> dict[int, float]:
+        """Compile for each of `settings.sonic_warmup_sizes` now, not in a job: one diffusion step
+        over 2 s of silence at that size, with a face box (the shapes and code paths a job takes).
+        Returns the seconds per size (minutes cold, ~15 s from the on-disk compile cache)."""
+        import logging
+        import time
+
+        log = logging.getLogger(__name__)
+        seconds = {}
+        for size in parse_sizes(settings.sonic_warmup_sizes):
+            started = time.perf_counter()
+            portrait = np.full((size, size, 3), 128, np.uint8)
+            box = (size * 0.3, size * 0.25, size * 0.7, size * 0.75)
+            for _ in self.sonic.render(portrait, np.zeros(32_000, np.float32), 16_000, face_box=box, inference_steps=1):
+                pass
+            seconds[size] = round(time.perf_counter() - started, 1)
+            log.info("Sonic renderer ready for %d px (%.0f s)", size, seconds[size])
+        return seconds
+
     def render(self, image_rgb: np.ndarray, audio_path: Path, speech: Any, params: Any, progress: Any = None) -> Iterator[np.ndarray]:
         import time
 
@@ -140,7 +159,7 @@ class StageRenderer:
         from factory.media import decode_audio, frame_count
 
         height, width = image_rgb.shape[:2]
-        side = max(64, int(round(min(height, width) / 64)) * 64)
+        side = sonic_side(min(height, width))
         portrait = cv2.resize(image_rgb, (side, side), interpolation=cv2.INTER_AREA)
         faces = detect_faces(portrait)
         box = (faces[0].x0, faces[0].y0, faces[0].x1, faces[0].y1) if faces else None
@@ -163,6 +182,20 @@ class StageRenderer:
         self.last_report["seconds"] = round(time.perf_counter() - started, 2)
         if self.sonic.last_peak_memory_gib is not None:
             self.last_report["peak_gpu_memory_gib"] = round(self.sonic.last_peak_memory_gib, 2)
+
+
+def sonic_side(pixels: float) -> int:
+    """The square size Sonic renders a crop of `pixels` at: the nearest multiple of 64."""
+    return max(64, int(round(pixels / 64)) * 64)
+
+
+def parse_sizes(text: str | list[int]) -> list[int]:
+    """`sonic_warmup_sizes` ("1024", "512,1024", "" = none; a TOML list too) -> the sizes Sonic renders them at."""
+    parts = text if isinstance(text, (list, tuple)) else str(text).replace(" ", "").split(",")
+    try:
+        return sorted({sonic_side(float(part)) for part in parts if str(part)})
+    except ValueError:
+        raise ValueError(f"sonic_warmup_sizes must be pixel sizes separated by commas, got {text!r}") from None
 
 
 def create_renderer(settings: Any) -> StageRenderer:
