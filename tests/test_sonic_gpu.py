@@ -268,6 +268,26 @@ def test_stage_adapter_renders_the_crop_size_and_exact_frame_count(tiny_models, 
     assert len(frames) == 11 and np.array_equal(frames[-1], frames[-2])
 
 
+def test_stage_adapter_masks_the_crop_centre_when_the_face_is_not_found_again(tiny_models, tmp_path, monkeypatch):
+    """The stage cut the crop around a face; if detection misses it on the resized crop, the audio
+    mask is the centre square that face occupies (not the whole image: another compiled path)."""
+    from factory.media import write_wav
+    from sonic.gpu.renderer import SonicRenderer, StageRenderer
+    from sonic.params import RenderParams
+
+    audio = tmp_path / "a.wav"
+    write_wav(audio, np.zeros(4410, np.float32), 22050)
+    adapter = StageRenderer(SonicRenderer(None, device="cpu", models=tiny_models))
+    boxes = []
+    original = adapter.sonic.render
+    monkeypatch.setattr(adapter.sonic, "render", lambda *a, **k: boxes.append(k["face_box"]) or original(*a, **k))
+    frames = list(adapter.render(np.full((128, 128, 3), 90, np.uint8), audio, None,
+                                 RenderParams(inference_steps=1, expand_ratio=0.15)))
+    assert len(frames) == 5
+    half = 128 / 1.3 / 2
+    np.testing.assert_allclose(boxes[0], (64 - half, 64 - half, 64 + half, 64 + half))
+
+
 def test_compiled_kernels_are_cached_beside_the_data(monkeypatch, tmp_path):
     """A restarted render worker finds torch.compile's kernels in the data folder, not in /tmp."""
     from factory.settings import Settings

@@ -162,7 +162,14 @@ class StageRenderer:
         side = sonic_side(min(height, width))
         portrait = cv2.resize(image_rgb, (side, side), interpolation=cv2.INTER_AREA)
         faces = detect_faces(portrait)
-        box = (faces[0].x0, faces[0].y0, faces[0].x1, faces[0].y1) if faces else None
+        if faces:
+            box = (faces[0].x0, faces[0].y0, faces[0].x1, faces[0].y1)
+        else:
+            # the stage cut this square around the face it found in the photo (sonic.crop.square_around),
+            # so the face is its centre: the audio still moves only the face, and the UNet keeps the
+            # masked code path it was compiled (and warmed up) for
+            half = side / (1.0 + 2.0 * params.expand_ratio) / 2
+            box = (side / 2 - half, side / 2 - half, side / 2 + half, side / 2 + half)
         # the frame count from the file's own rate, as the stage counts it: resampling to 16 kHz may
         # move the length by a sample, enough to round the other way at a half frame
         native, rate = decode_audio(audio_path)
