@@ -29,9 +29,12 @@ import sys
 import time
 from types import SimpleNamespace
 
+import os
+
 import torch
 
-from bench_sonic_gpu import cuda_ms   # bench/ is on sys.path when this script runs
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_sonic_gpu import cuda_ms  # noqa: E402
 
 
 def randomize(module: torch.nn.Module, seed: int) -> None:
@@ -53,6 +56,7 @@ def randomize(module: torch.nn.Module, seed: int) -> None:
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    # in float64 (bench_sonic_gpu.rel_l2 uses float32): these distances go down to 1e-16
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 

@@ -10,7 +10,8 @@ next message. The same isolation means a segfault in native code (ffmpeg, onnxru
 fails one attempt instead of the whole worker.
 
 Cost: one process start per slot (plus per killed stage), not per message; a message costs a
-pipe round trip (well under a millisecond, see bench/bench_queues.py).
+pipe round trip (well under a millisecond, see bench/bench_queues.py). Each start also runs the
+served stages' warm-up hooks (``Stage.warm_up``: e.g. Sonic's compile) before the child is ready.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ class StageAnswer:
 
 
 def _child_main(conn, settings: Settings, stage_modules: dict[str, str], gpu: str | None, worker_id: str,
-                warm_stages: tuple[str, ...] = ()) -> None:
+                warm_stages: tuple[str, ...] = (), log_level: int = logging.WARNING) -> None:
     # Before anything imports torch/CUDA: this child sees only its GPU.
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     _die_with_parent()
+    # spawned: nothing of the parent's logging set-up carries over (the same format as the CLI's)
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     # The parent decides when to stop: ignore Ctrl-C / SIGTERM sent to the process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -132,16 +135,18 @@ class StageExecutor:
         self.starts = 0
 
     def start(self) -> None:
+        """Start the child and wait until it is ready (after its warm-up); raises ChildDied."""
         parent_conn, child_conn = self._ctx.Pipe()
+        self.conn = parent_conn      # before the process exists: stop() may run from another thread
         self.process = self._ctx.Process(
             target=_child_main,
-            args=(child_conn, self.settings, self.stage_modules, self.gpu, self.worker_id, self.warm_stages),
+            args=(child_conn, self.settings, self.stage_modules, self.gpu, self.worker_id, self.warm_stages,
+                  logging.getLogger().getEffectiveLevel()),
             daemon=True,
             name=f"stage-executor-{self.worker_id}",
         )
         self.process.start()
         child_conn.close()
-        self.conn = parent_conn
         self.starts += 1
         # Local references: another thread may kill() (and reset) us while we wait.
         conn, process = self.conn, self.process
@@ -159,6 +164,8 @@ class StageExecutor:
             log.info("stage process %d: warming up %s (at most %.0f s)", process.pid, warming, limit)
         started = time.monotonic()
         if self._receive(conn, process, limit) is None:   # ("ready", pid)
+            if self.process is not process:   # stopped by the worker meanwhile: not the warm-up's fault
+                raise ChildDied("the stage process was stopped before it was ready")
             hung = process.is_alive()
             self.kill()
             # a warm-up that hangs or kills the process would do so again: the next one starts without
@@ -188,9 +195,12 @@ class StageExecutor:
         except (EOFError, OSError):
             return None
 
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
     def run(self, job_id: str, stage_name: str, time_limit: float | None) -> StageAnswer:
         """Run one stage; raises TimeLimitExceeded (child killed) or ChildDied (it crashed)."""
-        if self.process is None or not self.process.is_alive():
+        if not self.is_running():
             self.start()
         # Local references: another thread may kill() (and reset) us while we wait.
         conn, process = self.conn, self.process

@@ -88,7 +88,7 @@ class _Slot:
     executor: StageExecutor
     current: _Delivery | None = None
     since: Any = None
-    started: threading.Event = field(default_factory=threading.Event)   # its process is up (warm-up done)
+    start_attempted: threading.Event = field(default_factory=threading.Event)   # first start (and warm-up) over, ok or not
 
 
 @dataclass
@@ -144,7 +144,7 @@ class Worker:
         # take no message before the stage processes are up and warm (e.g. Sonic compiled): a message
         # would otherwise sit unacked here for minutes while another worker could run it
         for slot in self.slots:
-            while not (slot.started.wait(1.0) or self.stopping):
+            while not (slot.start_attempted.wait(1.0) or self.stopping):
                 pass
         delay = 0.5
         while not (self.stopping and not self._busy()):
@@ -319,7 +319,7 @@ class Worker:
         except ChildDied as exc:
             log.error("worker %s: %s", self.id, exc)
         finally:
-            slot.started.set()
+            slot.start_attempted.set()
         while True:
             with self._pending_ready:
                 while not self._pending:
@@ -329,6 +329,13 @@ class Worker:
                 delivery = self._pending.popleft()
                 slot.current, slot.since = delivery, utcnow()
             answer = self._run(slot, delivery)
+            if not self.stopping and not slot.executor.is_running():
+                # killed at its time limit, or crashed: start (and warm up) the next process before
+                # this message is acked, so the next message does not wait inside its own time limit
+                try:
+                    slot.executor.start()
+                except ChildDied as exc:
+                    log.error("worker %s: %s", self.id, exc)
             self._completions.append((delivery, answer))
             slot.current = None
             self._wake_main()

@@ -359,8 +359,9 @@ def test_sonic_worker_warm_up_renders_each_configured_size_before_any_job(tiny_m
     from sonic.gpu.renderer import SonicRenderer, StageRenderer, parse_sizes
 
     assert parse_sizes("") == [] and parse_sizes("1024") == [1024] and parse_sizes("512, 1000,512") == [512, 1024]
-    with pytest.raises(ValueError, match="sonic_warmup_sizes"):
-        parse_sizes("large")
+    for bad in ("large", "0", "512,-5"):
+        with pytest.raises(ValueError, match="sonic_warmup_sizes"):
+            parse_sizes(bad)
     renderer = StageRenderer(SonicRenderer(None, device="cpu", models=tiny_models))
     calls = []
     original = renderer.sonic.render

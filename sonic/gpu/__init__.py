@@ -16,7 +16,7 @@ VERSION = "4"
 """Bump when the same weights and inputs would give other frames (3: the stage's audio is
 decoded at 16 kHz with an anti-aliasing resampler instead of linear interpolation; 4: the fused
 GEGLU only at the first level (other fp16 rounding), and a crop whose face is not found again is
-masked at its centre instead of not at all)."""
+masked at its centre instead of over the whole image)."""
 
 
 def engine_version(settings) -> str:

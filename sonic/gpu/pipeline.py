@@ -242,7 +242,8 @@ def decode(models: SonicModels, latents: torch.Tensor, settings: RenderSettings)
             images = models.vae.decode(part, num_frames=chunk).sample
         else:
             # the last, shorter chunk (1-7 frames, by the clip's length) runs eagerly: compiled, each
-            # new length would cost a fresh compile of the decoder (minutes cold) in the middle of a job
+            # new length would cost a fresh compile of the decoder (minutes cold) in the middle of a job.
+            # (With decode_chunks_per_call > 1 the last full group can be shorter too, and compiles.)
             with torch.compiler.set_stance("force_eager"):
                 images = models.vae.decode(part, num_frames=size).sample
         yield (images.float() * 0.5 + 0.5).clamp(0, 1)

@@ -196,13 +196,16 @@ def sonic_side(pixels: float) -> int:
     return max(64, int(round(pixels / 64)) * 64)
 
 
-def parse_sizes(text: str | list[int]) -> list[int]:
+def parse_sizes(text: str | list[int] | tuple[int, ...]) -> list[int]:
     """`sonic_warmup_sizes` ("1024", "512,1024", "" = none; a TOML list too) -> the sizes Sonic renders them at."""
     parts = text if isinstance(text, (list, tuple)) else str(text).replace(" ", "").split(",")
     try:
-        return sorted({sonic_side(float(part)) for part in parts if str(part)})
+        pixels = [float(part) for part in parts if str(part)]
     except ValueError:
-        raise ValueError(f"sonic_warmup_sizes must be pixel sizes separated by commas, got {text!r}") from None
+        pixels = [0.0]
+    if any(p <= 0 for p in pixels):
+        raise ValueError(f"sonic_warmup_sizes must be pixel sizes separated by commas, got {text!r}")
+    return sorted({sonic_side(p) for p in pixels})
 
 
 def create_renderer(settings: Any) -> StageRenderer:
