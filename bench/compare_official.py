@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 from types import SimpleNamespace
-
-import os
 
 import torch
 

@@ -168,13 +168,11 @@ class StageExecutor:
                 raise ChildDied("the stage process was stopped before it was ready")
             hung = process.is_alive()
             self.kill()
-            # a warm-up that hangs or kills the process would do so again: the next one starts without
-            self.warm_stages = ()
-            if hung:
-                raise ChildDied(f"the stage process did not get ready within {limit:.0f} s"
-                                + (f" (warming up {warming}; the next one starts without a warm-up)" if warming else ""))
-            raise ChildDied(f"the stage process died (exit code {process.exitcode})"
-                            + (f" while warming up {warming}; the next one starts without a warm-up" if warming else ""))
+            problem = f"did not get ready within {limit:.0f} s" if hung else f"died (exit code {process.exitcode})"
+            if warming:   # a warm-up that hangs or kills the process would do so again
+                self.warm_stages = ()
+                problem += f" while warming up {warming}; the next one starts without a warm-up"
+            raise ChildDied(f"the stage process {problem}")
         if warming:
             log.info("stage process %d: warm-up done in %.0f s", process.pid, time.monotonic() - started)
 

@@ -313,13 +313,17 @@ class Worker:
         return any(slot.current is not None for slot in self.slots) or bool(self._completions)
 
     # --- slots (one thread each) --------------------------------------------------------------
-    def _slot_loop(self, slot: _Slot) -> None:
+    def _start_process(self, slot: _Slot) -> None:
+        """Start the slot's stage process (imports and warm-up included); a failure is logged and
+        the next message tries again."""
         try:
-            slot.executor.start()  # import the stage code (and warm up) before the first message arrives
+            slot.executor.start()
         except ChildDied as exc:
             log.error("worker %s: %s", self.id, exc)
-        finally:
-            slot.start_attempted.set()
+
+    def _slot_loop(self, slot: _Slot) -> None:
+        self._start_process(slot)   # before the first message arrives
+        slot.start_attempted.set()
         while True:
             with self._pending_ready:
                 while not self._pending:
@@ -332,10 +336,7 @@ class Worker:
             if not self.stopping and not slot.executor.is_running():
                 # killed at its time limit, or crashed: start (and warm up) the next process before
                 # this message is acked, so the next message does not wait inside its own time limit
-                try:
-                    slot.executor.start()
-                except ChildDied as exc:
-                    log.error("worker %s: %s", self.id, exc)
+                self._start_process(slot)
             self._completions.append((delivery, answer))
             slot.current = None
             self._wake_main()

@@ -68,6 +68,13 @@ def square_around(box: FaceBox, expand_ratio: float) -> tuple[int, int, int]:
     return int(round(cx - side_px / 2.0)), int(round(cy - side_px / 2.0)), side_px
 
 
+def face_box_in_crop(side: float, expand_ratio: float) -> tuple[float, float, float, float]:
+    """Where ``square_around`` put the face inside a crop of ``side`` pixels: the centred square
+    (x0, y0, x1, y1) of side / (1 + 2 * expand_ratio)."""
+    half = side / (1.0 + 2.0 * expand_ratio) / 2
+    return side / 2 - half, side / 2 - half, side / 2 + half, side / 2 + half
+
+
 def crop_face(photo: np.ndarray, expand_ratio: float = 0.15, min_resolution: int = 512) -> FaceCrop:
     """Detect the largest face and return its square crop at ``min_resolution`` pixels.
 

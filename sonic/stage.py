@@ -30,7 +30,12 @@ PROGRESS_EVERY = 25  # frames (one second of video)
 
 
 def renderer_name(ctx: StageContext) -> str:
-    return str(ctx.params.get("renderer") or ctx.settings.renderer or "cpu")
+    return str(ctx.params.get("renderer") or default_renderer(ctx.settings))
+
+
+def default_renderer(settings: Any) -> str:
+    """The renderer of jobs that do not name one: ``settings.renderer`` (``FACTORY_RENDERER``)."""
+    return str(settings.renderer or "cpu")
 
 
 def load_renderer(name: str, settings: Any) -> Renderer:
@@ -130,7 +135,7 @@ def warm_up(settings: Any) -> None:
     """Before a render worker's first job: load the default renderer (``FACTORY_RENDERER``; jobs
     that ask for another one load it themselves) and let it prepare: Sonic loads its weights and
     compiles for ``sonic_warmup_sizes``; the CPU renderer needs nothing more."""
-    renderer = load_renderer(str(settings.renderer or "cpu"), settings)
+    renderer = load_renderer(default_renderer(settings), settings)
     prepare = getattr(renderer, "warm_up", None)
     if prepare is not None:
         prepare(settings)

@@ -9,12 +9,16 @@ yields 25-fps RGB frames as they are decoded, so a long video never holds all it
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+from sonic.crop import face_box_in_crop
 from sonic.gpu.spec import DEFAULTS, doctor
+
+log = logging.getLogger(__name__)
 
 
 class SonicRenderer:
@@ -135,15 +139,15 @@ class StageRenderer:
         """Compile for each of `settings.sonic_warmup_sizes` now, not in a job: one diffusion step
         over 2 s of silence at that size, with a face box (the shapes and code paths a job takes).
         Returns the seconds per size (minutes cold, ~15 s from the on-disk compile cache)."""
-        import logging
         import time
 
-        log = logging.getLogger(__name__)
+        from sonic.params import RenderParams
+
         seconds = {}
         for size in parse_sizes(settings.sonic_warmup_sizes):
             started = time.perf_counter()
             portrait = np.full((size, size, 3), 128, np.uint8)
-            box = (size * 0.3, size * 0.25, size * 0.7, size * 0.75)
+            box = face_box_in_crop(size, RenderParams().expand_ratio)
             for _ in self.sonic.render(portrait, np.zeros(32_000, np.float32), 16_000, face_box=box, inference_steps=1):
                 pass
             seconds[size] = round(time.perf_counter() - started, 1)
@@ -165,11 +169,10 @@ class StageRenderer:
         if faces:
             box = (faces[0].x0, faces[0].y0, faces[0].x1, faces[0].y1)
         else:
-            # the stage cut this square around the face it found in the photo (sonic.crop.square_around),
-            # so the face is its centre: the audio still moves only the face, and the UNet keeps the
-            # masked code path it was compiled (and warmed up) for
-            half = side / (1.0 + 2.0 * params.expand_ratio) / 2
-            box = (side / 2 - half, side / 2 - half, side / 2 + half, side / 2 + half)
+            # not found again on the resized crop: the face is where the stage cut the crop around
+            # it, so the audio still moves only the face, and the UNet keeps the masked code path
+            # it was compiled (and warmed up) for
+            box = face_box_in_crop(side, params.expand_ratio)
         # the frame count from the file's own rate, as the stage counts it: resampling to 16 kHz may
         # move the length by a sample, enough to round the other way at a half frame
         native, rate = decode_audio(audio_path)
@@ -202,7 +205,7 @@ def parse_sizes(text: str | list[int] | tuple[int, ...]) -> list[int]:
     try:
         pixels = [float(part) for part in parts if str(part)]
     except ValueError:
-        pixels = [0.0]
+        pixels = [0.0]     # not a number: refused below with the same message as a size <= 0
     if any(p <= 0 for p in pixels):
         raise ValueError(f"sonic_warmup_sizes must be pixel sizes separated by commas, got {text!r}")
     return sorted({sonic_side(p) for p in pixels})
