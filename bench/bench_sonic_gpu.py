@@ -2,7 +2,7 @@
 
     python bench/bench_sonic_gpu.py --size 512 [--size 1024] [--seconds 10] [--steps 25]
            [--no-compile] [--attention cudnn|flash|auto|measure] [--compile-vae] [--decode-chunks 1]
-           [--plain] [--sweeps] [--json out.json]
+           [--plain] [--sweeps] [--no-cuda-graph] [--json out.json]
 
 Per image size it prints: total seconds for the clip (denoise loop + VAE decode + RIFE + uint8
 frames), UNet ms per call (CUDA events around each call), VAE and interpolation seconds, peak GPU
@@ -10,7 +10,9 @@ memory, the cold compile seconds (separately: paid once per worker process), and
 distance of one UNet call (as rendered: fp16, compiled) from an fp32 eager forward on the same
 random inputs. `--sweeps` adds: SDPA kernels on the UNet's attention shapes, the UNet eager with
 each attention backend, a kernel-time profile of one eager call, VAE chunks per call (time and
-memory) and RIFE fp16 vs fp32.
+memory) and RIFE fp16 vs fp32. The clip's UNet calls replay a CUDA graph, as the renderer's do
+(`sonic.gpu.acceleration.CudaGraphCall`; its capture is part of the clip's time), and the
+per-call time is the replay's; `--no-cuda-graph` launches them one by one, timed by CUDA events.
 """
 
 from __future__ import annotations
@@ -124,7 +126,9 @@ def profile_one_call(unet, args, top: int = 15) -> None:
 
 def run(size: int, args, models) -> dict:
     from sonic.gpu.acceleration import compile_unet_regions, compile_vae_decoder_regions, set_attention_backend
-    from sonic.gpu.pipeline import RenderSettings, decode, denoise, face_mask_for, to_25fps, to_uint8
+    from dataclasses import replace
+
+    from sonic.gpu.pipeline import RenderSettings, decode, denoise, face_mask_for, generate, to_25fps, to_uint8
     from sonic.gpu.rife import interpolate_stream, pairs_per_call_for
 
     result: dict = {"size": size}
@@ -167,6 +171,15 @@ def run(size: int, args, models) -> dict:
             if not args.no_check:
                 result["rel_l2_compiled_fp16"] = rel_l2(unet(*inputs), ref)
         print(f"{size}px compiled UNet call {result['unet_compiled_ms']:.1f} ms", flush=True)
+    if not args.no_cuda_graph:
+        from sonic.gpu.acceleration import CudaGraphCall
+
+        graphed = CudaGraphCall(unet)
+        with torch.no_grad():
+            graphed(*inputs)       # the first call runs, then captures
+            result["unet_graph_ms"] = cuda_ms(lambda: graphed(*inputs), repeats=5)
+        graphed.clear()
+        print(f"{size}px UNet call replayed from a CUDA graph {result['unet_graph_ms']:.1f} ms", flush=True)
     if not args.no_check:
         del ref
     settings = RenderSettings(inference_steps=args.steps, decode_chunks_per_call=args.decode_chunks)
@@ -202,10 +215,20 @@ def run(size: int, args, models) -> dict:
         events.append((a, b))
         return out
 
-    models.unet_call = timed_unet
+    # with CUDA graphs (the renderer's default) the calls replay a graph: no events inside it, the
+    # per-call time is the replay's, measured above
+    models.cuda_graphs = not args.no_cuda_graph
+    models.unet_call = None if models.cuda_graphs else timed_unet
     portrait = smooth_portrait(size)
     mask = face_mask_for((size * 0.25, size * 0.2, size * 0.75, size * 0.8), size, size)
     audio = (np.random.default_rng(0).standard_normal(int(args.seconds * 16000)) * 0.1).astype(np.float32)
+    # a worker renders one diffusion step of 2 s of silence before its first job
+    # (sonic.gpu.renderer.StageRenderer.warm_up): first-use costs of the conditioning models
+    # (whisper, CLIP, the VAE encoder) are paid there, not in the timed clip
+    tw = time.perf_counter()
+    for _ in generate(models, portrait, mask, np.zeros(32_000, np.float32), replace(settings, inference_steps=1)):
+        pass
+    result["warm_up_s"] = time.perf_counter() - tw
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
@@ -222,7 +245,11 @@ def run(size: int, args, models) -> dict:
     t3 = time.perf_counter()
     frames = sum(len(to_uint8(c)) for c in doubled)
     t4 = time.perf_counter()
-    unet_ms = [a.elapsed_time(b) for a, b in events]
+    if models.cuda_graphs:
+        calls = settings.inference_steps * len(range(0, latents.shape[0], settings.frames_per_window - settings.overlap))
+        unet_ms = [result["unet_graph_ms"]] * calls
+    else:
+        unet_ms = [a.elapsed_time(b) for a, b in events]
     models.unet_call = None
     del chunks, doubled
     # the renderer's own streamed path (decode -> RIFE -> uint8, one chunk in memory): its time and peak
@@ -297,6 +324,8 @@ def main() -> None:
     ap.add_argument("--compile-only", action="store_true", help="only time the UNet compile (warm-cache check)")
     ap.add_argument("--plain", action="store_true",
                     help="without channels-last, memory-efficient frame attention and the fused GEGLU")
+    ap.add_argument("--no-cuda-graph", action="store_true",
+                    help="launch the UNet calls kernel by kernel (then each is timed by CUDA events)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     args.size = args.size or [512]

@@ -4,10 +4,12 @@
 
 1. the fused GEGLU kernel (sonic/gpu/kernels.py) against PyTorch's GEGLU (eager and compiled) on
    the UNet's feed-forward shapes: milliseconds and relative error against fp32;
-2. the compiled UNet call (3 guidance branches x 25 frames, random full-size weights, fp16):
-   baseline, + channels-last convolutions and memory-efficient temporal attention, + fused
-   GEGLU at level 0 only, + fused GEGLU everywhere (the renderer's default), [+ inductor's
-   coordinate-descent tuning] (each on top of the last): ms per call (CUDA events,
+2. GroupNorm + SiLU compiled, PyTorch's against `group_norm_by_channel` (sonic/gpu/group_norm.py),
+   on the UNet's spatial (NHWC) and temporal (NDHWC) shapes: milliseconds, error against fp32;
+3. the compiled UNet call (3 guidance branches x 25 frames, random full-size weights, fp16) with
+   each variant of `--variants` applied on top of the ones before it (default: baseline,
+   + channels-last convolutions and memory-efficient temporal attention, + fused GEGLU at level 0
+   only, + GroupNorm by channel statistics: the renderer's defaults): ms per call (CUDA events,
    median of 5), cold compile seconds, relative L2 against an fp32 eager forward (limit 2e-2);
    `--profile` adds the top kernels of one compiled call per variant.
 """
@@ -55,8 +57,52 @@ def geglu_bench(size: int) -> list[dict]:
     return rows
 
 
-def unet_variants(size: int, profile: bool, budget_s: float, coordinate_descent_tuning: bool = False) -> list[dict]:
+def group_norm_shapes(size: int) -> list[tuple[str, tuple[int, ...], torch.memory_format]]:
+    """(name, shape, layout) of the UNet's GroupNorm inputs at levels 0-2: spatial (75 frames as the
+    batch, NHWC) and temporal (3 branches x C x 25 frames x H x W, NDHWC)."""
+    side = size // 8
+    shapes = []
+    for level in range(3):
+        s, c = side >> level, 320 << level
+        shapes.append((f"L{level} spatial", (75, c, s, s), torch.channels_last))
+        shapes.append((f"L{level} temporal", (3, c, 25, s, s), torch.channels_last_3d))
+    return shapes
+
+
+def group_norm_bench(size: int) -> list[dict]:
+    """GroupNorm + SiLU, compiled: PyTorch's GroupNorm against `group_norm_by_channel`."""
+    import torch.nn.functional as F
+
+    from sonic.gpu.group_norm import group_norm_by_channel
+
+    def stock(x, w, b):
+        return F.silu(F.group_norm(x, 32, w, b, 1e-5))
+
+    def by_channel(x, w, b):
+        return F.silu(group_norm_by_channel(x, 32, w, b, 1e-5))
+
+    candidates = {"compiled": torch.compile(stock, dynamic=False), "by_channel": torch.compile(by_channel, dynamic=False)}
+    rows = []
+    for name, shape, layout in group_norm_shapes(size):
+        x = (torch.randn(shape, device="cuda") * 2 + 0.5).half().contiguous(memory_format=layout)
+        w = (1 + 0.1 * torch.randn(shape[1], device="cuda")).half()
+        b = (0.1 * torch.randn(shape[1], device="cuda")).half()
+        ref = stock(x.float(), w.float(), b.float())
+        row = {"shape": name, "size": list(shape), "mb": x.numel() * 2 / 2 ** 20}
+        for label, fn in candidates.items():
+            out = fn(x, w, b)
+            row[f"{label}_ms"] = cuda_ms(lambda: fn(x, w, b), repeats=10, warmup=2)
+            row[f"{label}_rel_err"] = rel_l2(out, ref)
+            row[f"{label}_keeps_layout"] = out.is_contiguous(memory_format=layout)
+        print("group_norm", row, flush=True)
+        rows.append(row)
+        del x, ref
+    return rows
+
+
+def unet_variants(size: int, profile: bool, budget_s: float, names: list[str]) -> list[dict]:
     from sonic.gpu.acceleration import compile_unet_regions, set_attention_backend, to_channels_last
+    from sonic.gpu.group_norm import use_channel_stats_group_norm
     from sonic.gpu.kernels import use_fused_geglu
     from sonic.gpu.models import random_models
     from sonic.gpu.unet import fuse_self_attention, use_efficient_temporal_attention
@@ -74,15 +120,24 @@ def unet_variants(size: int, profile: bool, budget_s: float, coordinate_descent_
 
         inductor_config.coordinate_descent_tuning = True   # tunes the generated norm/pointwise kernels
 
-    variants = [
-        ("baseline (compiled, cuDNN attention)", lambda: None),
-        ("+ channels-last + memory-efficient temporal attention",
-         lambda: (to_channels_last(unet), use_efficient_temporal_attention(unet))),
-        ("+ fused GEGLU at level 0 only (320 features)", lambda: use_fused_geglu(unet, max_width=320)),
-        ("+ fused GEGLU everywhere (the default)", lambda: use_fused_geglu(unet)),
-    ]
-    if coordinate_descent_tuning:     # slow: did not finish compiling within 10 minutes on an H100
-        variants.append(("+ inductor coordinate-descent tuning", coordinate_descent))
+    known = {
+        "baseline": ("baseline (compiled, cuDNN attention, fused QKV)", lambda: None),
+        "channels-last": ("+ channels-last + memory-efficient temporal attention",
+                          lambda: (to_channels_last(unet), use_efficient_temporal_attention(unet))),
+        "geglu-l0": ("+ fused GEGLU at level 0 only (320 features)", lambda: use_fused_geglu(unet, max_width=320)),
+        "geglu-all": ("+ fused GEGLU everywhere", lambda: use_fused_geglu(unet)),
+        "group-norm": ("+ GroupNorm by channel statistics", lambda: use_channel_stats_group_norm(unet)),
+        "cuda-graphs": ("+ CUDA graphs (inductor mode reduce-overhead)",
+                        lambda: compile_unet_regions(unet, mode="reduce-overhead")),
+        # slow: did not finish compiling within 10 minutes on an H100
+        "coordinate-descent": ("+ inductor coordinate-descent tuning", coordinate_descent),
+    }
+    # "a+b" applies a and b before one compile: one measurement, one cold compile fewer
+    unknown = [part for n in names for part in n.split("+") if part not in known]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}: choose from {', '.join(known)}")
+    variants = [(" ".join(known[part][0] for part in n.split("+")),
+                 lambda n=n: [known[part][1]() for part in n.split("+")]) for n in names]
     rows = []
     start = time.perf_counter()
     for name, apply in variants:
@@ -100,7 +155,7 @@ def unet_variants(size: int, profile: bool, budget_s: float, coordinate_descent_
             row["ms_per_call"] = cuda_ms(lambda: unet(*inputs), repeats=5, warmup=1)
         print("unet", row, flush=True)
         if profile:
-            profile_one_call(unet, inputs, top=40 if name == variants[-1][0] else 12)
+            profile_one_call(unet, inputs, top=40)
         rows.append(row)
     return rows
 
@@ -110,22 +165,35 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--skip-unet", action="store_true")
-    ap.add_argument("--coordinate-descent", action="store_true", help="also try inductor's coordinate-descent tuning")
+    ap.add_argument("--variants", default="baseline,channels-last,geglu-l0,group-norm",
+                    help="comma-separated, each applied on top of the ones before it (a+b: both, then one "
+                         "measurement): baseline, channels-last, "
+                         "geglu-l0, geglu-all, group-norm, cuda-graphs, coordinate-descent")
+    ap.add_argument("--skip-geglu", action="store_true")
+    ap.add_argument("--skip-group-norm", action="store_true")
     ap.add_argument("--budget", type=float, default=420, help="seconds after which no further variant starts")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     print(torch.cuda.get_device_name(), "torch", torch.__version__, time.strftime("%Y-%m-%d"), flush=True)
-    result = {"size": args.size, "geglu": geglu_bench(args.size)}
+    result = {"size": args.size}
+    if not args.skip_geglu:
+        result["geglu"] = geglu_bench(args.size)
+    if not args.skip_group_norm:
+        result["group_norm"] = group_norm_bench(args.size)
     if not args.skip_unet:
-        result["unet"] = unet_variants(args.size, args.profile, args.budget, args.coordinate_descent)
+        result["unet"] = unet_variants(args.size, args.profile, args.budget, args.variants.split(","))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
     print("\nGEGLU (ms: eager / compiled / triton; rel err vs fp32 of triton):")
-    for r in result["geglu"]:
+    for r in result.get("geglu", []):
         print(f"  {r['shape']} {r['tokens']}x{r['channels']}: {r['eager_ms']:.2f} / {r['compiled_ms']:.2f} / "
               f"{r['triton_ms']:.2f}; {r['triton_rel_err']:.1e} "
               f"(compiled {r['compiled_rel_err']:.1e})")
+    print("\nGroupNorm + SiLU (ms: compiled stock / compiled by channel; rel err vs fp32):")
+    for r in result.get("group_norm", []):
+        print(f"  {r['shape']} {r['mb']:.0f} MB: {r['compiled_ms']:.3f} / {r['by_channel_ms']:.3f}; "
+              f"{r['compiled_rel_err']:.1e} / {r['by_channel_rel_err']:.1e}")
     for r in result.get("unet", []):
         print(f"  UNet {args.size}px {r['variant']}: {r['ms_per_call']:.1f} ms/call, compile {r['compile_s']:.0f} s, "
               f"rel L2 {r['rel_l2']:.2e}")

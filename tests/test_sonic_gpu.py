@@ -144,8 +144,10 @@ def tiny_unet_inputs(dtype: torch.dtype = torch.float32, frames: int = 4):
 
 def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
     """torch.compile per block (eager backend here: dynamo's tracing, no code generation on CI),
-    with the speed rewrites in place: channels-last weights and the fused GEGLU custom op."""
+    with the speed rewrites in place: channels-last weights, the fused GEGLU custom op and GroupNorm
+    by channel statistics."""
     from sonic.gpu.acceleration import compile_unet_regions, to_channels_last
+    from sonic.gpu.group_norm import use_channel_stats_group_norm
     from sonic.gpu.kernels import use_fused_geglu
     from sonic.gpu.unet import build_unet, fuse_self_attention, tiny_unet_config
 
@@ -153,6 +155,7 @@ def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
     unet = build_unet(tiny_unet_config()).eval()
     fuse_self_attention(unet)
     assert to_channels_last(unet) > 0 and use_fused_geglu(unet) == 48     # 16 transformers x 3 feed-forwards
+    assert use_channel_stats_group_norm(unet, min_positions=0) > 0
     x, t, clip, audio, ids, mask = tiny_unet_inputs()
     with torch.no_grad():
         expected = unet(x, t, clip, audio, ids, mask)
@@ -165,12 +168,14 @@ def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
 
 
 def test_speed_rewrites_compute_the_same_unet(monkeypatch):
-    """Channels-last convolutions and the fused GEGLU path give the plain UNet's output (float64:
+    """Channels-last convolutions, the fused GEGLU path and GroupNorm by channel statistics give the
+    plain UNet's output (float64:
     the tiny random network amplifies float32 rounding ~1e4x through its 1x1-pixel GroupNorms)."""
     import copy
 
     import sonic.gpu.kernels as kernels
     from sonic.gpu.acceleration import to_channels_last
+    from sonic.gpu.group_norm import use_channel_stats_group_norm
     from sonic.gpu.unet import build_unet, tiny_unet_config
 
     torch.manual_seed(0)
@@ -179,6 +184,7 @@ def test_speed_rewrites_compute_the_same_unet(monkeypatch):
     rewritten = copy.deepcopy(unet)
     to_channels_last(rewritten)
     kernels.use_fused_geglu(rewritten)
+    assert use_channel_stats_group_norm(rewritten, min_positions=0) == 105    # every GroupNorm of the UNet
     assert rewritten.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
     calls = []
     reference = kernels.geglu_reference
@@ -191,6 +197,50 @@ def test_speed_rewrites_compute_the_same_unet(monkeypatch):
     assert ((got - expected).norm() / expected.norm()).item() < 1e-9
     # only the widest feature maps (32 channels in the tiny model: 10 transformers x 3 feed-forwards)
     assert kernels.use_fused_geglu(build_unet(tiny_unet_config()), max_width=32) == 30
+
+
+def test_group_norm_by_channel_statistics_equals_pytorchs_group_norm():
+    """The per-channel GroupNorm gives F.group_norm's output in every layout the renderer meets
+    (NCHW, NHWC, NDHWC), keeps the layout, and stays exact for activations far from zero mean
+    (where a naive E[x^2] - E[x]^2 would cancel)."""
+    import unittest.mock
+
+    import torch.nn.functional as F
+
+    from sonic.gpu.group_norm import ChannelStatsGroupNorm, group_norm_by_channel, use_channel_stats_group_norm
+
+    torch.manual_seed(0)
+    cases = [((2, 64, 8, 8), torch.contiguous_format), ((3, 64, 8, 8), torch.channels_last),
+             ((2, 96, 5, 4, 6), torch.channels_last_3d), ((1, 40, 3, 3), torch.channels_last)]
+    for shape, layout in cases:
+        for offset in (0.0, 300.0):
+            x = (torch.randn(shape, dtype=torch.float64) * 0.5 + offset
+                 + torch.randn(shape[:2], dtype=torch.float64).view(*shape[:2], *[1] * (len(shape) - 2)))
+            x = x.contiguous(memory_format=layout)
+            w, b = torch.randn(shape[1], dtype=torch.float64), torch.randn(shape[1], dtype=torch.float64)
+            got = group_norm_by_channel(x, 8, w, b, 1e-6)
+            torch.testing.assert_close(got, F.group_norm(x, 8, w, b, 1e-6), rtol=1e-9, atol=1e-9)
+            assert got.is_contiguous(memory_format=layout)
+    # float32 far from zero mean: as close to float64 as PyTorch's own kernel
+    x = torch.randn(2, 64, 16, 16, dtype=torch.float64) + 1000.0
+    want = F.group_norm(x, 32, None, None, 1e-5)
+    ours = (group_norm_by_channel(x.float(), 32, None, None, 1e-5).double() - want).abs().max().item()
+    stock = (F.group_norm(x.float(), 32, None, None, 1e-5).double() - want).abs().max().item()
+    assert ours < max(4 * stock, 1e-3), (ours, stock)
+    # the module swap keeps parameters and state dict
+    block = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 1), torch.nn.GroupNorm(32, 64, eps=1e-6), torch.nn.SiLU())
+    x = torch.randn(2, 3, 8, 8)
+    expected, keys = block(x), set(block.state_dict())
+    assert use_channel_stats_group_norm(block, min_positions=64) == 1 and isinstance(block[1], ChannelStatsGroupNorm)
+    assert set(block.state_dict()) == keys
+    torch.testing.assert_close(block(x), expected, rtol=1e-5, atol=1e-5)
+    # small maps keep PyTorch's kernel (faster there): 8 x 8 = 64 positions by channel, 4 x 4 not
+    calls = []
+    with unittest.mock.patch("sonic.gpu.group_norm.group_norm_by_channel",
+                             side_effect=lambda *a: calls.append(a[0].shape) or group_norm_by_channel(*a)):
+        block(x)
+        block(torch.randn(2, 3, 4, 4))
+    assert calls == [(2, 64, 8, 8)]
 
 
 def test_fused_geglu_kernel_matches_pytorch_in_the_triton_interpreter():

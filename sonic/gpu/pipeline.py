@@ -15,7 +15,8 @@ Steps (as the official `sonic.py` / `pipeline_sonic.py`, rewritten):
 5. RIFE (`rife.py`) inserts the frame half-way between every two generated frames: 12.5 -> 25 fps.
 
 What differs from the official code, on purpose: the loop has no host syncs (window indices,
-motion buckets and guidance scales are prepared up front); latents are kept in fp32 between steps
+motion buckets and guidance scales are prepared up front), and on CUDA its UNet calls replay one
+CUDA graph; latents are kept in fp32 between steps
 (the official keeps fp16; the UNet itself runs in fp16 like the official); the face mask is
 resized to every UNet level once per render, not once per call; RIFE runs batched in fp16 (the
 official: one pair per call in fp32). Without RIFE weights (or with `interpolate=False`) each
@@ -54,6 +55,7 @@ class SonicModels:
     device: torch.device
     dtype: torch.dtype = torch.float16
     unet_call: Callable[..., torch.Tensor] | None = None   # a wrapper around the UNet (e.g. timing), when set
+    cuda_graphs: bool = False     # replay the UNet calls of each render from a CUDA graph (acceleration.CudaGraphCall)
     interpolator: Any = None      # sonic.gpu.rife.FrameInterpolator, when RIFE weights are present
 
 
@@ -184,6 +186,10 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
         mask = face_mask_pyramid(full_mask, *ref_latents.shape[-2:], levels, dt)
     buckets = buckets * settings.dynamic_scale
     unet = models.unet_call or models.unet
+    if models.cuda_graphs:
+        from sonic.gpu.acceleration import CudaGraphCall
+
+        unet = CudaGraphCall(unet)
 
     # every window's frame indices, prepared before the loop (no host syncs inside)
     plans = []
@@ -220,6 +226,8 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
         latents = total / count[None, :, None, None, None]
         if progress:
             progress((i + 1) / settings.inference_steps, f"diffusion step {i + 1}/{settings.inference_steps}")
+    if models.cuda_graphs:
+        unet.clear()           # the graph's activations: the decoder needs that memory next
     return latents[0] / LATENT_SCALE, frames_25
 
 
