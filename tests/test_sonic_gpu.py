@@ -145,26 +145,27 @@ def tiny_unet_inputs(dtype: torch.dtype = torch.float32, frames: int = 4):
 def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
     """torch.compile per block (eager backend here: dynamo's tracing, no code generation on CI),
     with the speed rewrites in place: channels-last weights, the fused GEGLU custom op and GroupNorm
-    by channel statistics."""
+    by channel statistics (which only compiled code takes: float64, so the eager and compiled
+    sums agree to rounding)."""
     from sonic.gpu.acceleration import compile_unet_regions, to_channels_last
     from sonic.gpu.group_norm import use_channel_stats_group_norm
     from sonic.gpu.kernels import use_fused_geglu
     from sonic.gpu.unet import build_unet, fuse_self_attention, tiny_unet_config
 
     torch.manual_seed(0)
-    unet = build_unet(tiny_unet_config()).eval()
+    unet = build_unet(tiny_unet_config()).eval().double()
     fuse_self_attention(unet)
     assert to_channels_last(unet) > 0 and use_fused_geglu(unet) == 48     # 16 transformers x 3 feed-forwards
     assert use_channel_stats_group_norm(unet, min_positions=0) > 0
-    x, t, clip, audio, ids, mask = tiny_unet_inputs()
+    x, t, clip, audio, ids, mask = tiny_unet_inputs(torch.float64)
     with torch.no_grad():
         expected = unet(x, t, clip, audio, ids, mask)
         # fullgraph=True turns any graph break (e.g. a host sync such as .item()) into an error
         assert compile_unet_regions(unet, mode=None, backend="eager", fullgraph=True) == 38
         got = unet(x, t, clip, audio, ids, mask)
         again = unet(x * 0.5, t * 2, clip, audio, ids, mask)
-    torch.testing.assert_close(got, expected, rtol=0, atol=0)
-    assert again.shape == expected.shape and not torch.equal(again, expected)
+    assert ((got - expected).norm() / expected.norm()).item() < 1e-9
+    assert again.shape == expected.shape and not torch.allclose(again, expected)
 
 
 def test_speed_rewrites_compute_the_same_unet(monkeypatch):
@@ -203,8 +204,6 @@ def test_group_norm_by_channel_statistics_equals_pytorchs_group_norm():
     """The per-channel GroupNorm gives F.group_norm's output in every layout the renderer meets
     (NCHW, NHWC, NDHWC), keeps the layout, and stays exact for activations far from zero mean
     (where a naive E[x^2] - E[x]^2 would cancel)."""
-    import unittest.mock
-
     import torch.nn.functional as F
 
     from sonic.gpu.group_norm import ChannelStatsGroupNorm, group_norm_by_channel, use_channel_stats_group_norm
@@ -227,20 +226,30 @@ def test_group_norm_by_channel_statistics_equals_pytorchs_group_norm():
     ours = (group_norm_by_channel(x.float(), 32, None, None, 1e-5).double() - want).abs().max().item()
     stock = (F.group_norm(x.float(), 32, None, None, 1e-5).double() - want).abs().max().item()
     assert ours < max(4 * stock, 1e-3), (ours, stock)
-    # the module swap keeps parameters and state dict
+    # the module swap keeps parameters and state dict; compiled, maps with enough positions take
+    # the per-channel path (8 x 8 = 64 here), smaller ones and uncompiled calls PyTorch's kernel
     block = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 1), torch.nn.GroupNorm(32, 64, eps=1e-6), torch.nn.SiLU())
     x = torch.randn(2, 3, 8, 8)
     expected, keys = block(x), set(block.state_dict())
     assert use_channel_stats_group_norm(block, min_positions=64) == 1 and isinstance(block[1], ChannelStatsGroupNorm)
     assert set(block.state_dict()) == keys
-    torch.testing.assert_close(block(x), expected, rtol=1e-5, atol=1e-5)
-    # small maps keep PyTorch's kernel (faster there): 8 x 8 = 64 positions by channel, 4 x 4 not
-    calls = []
-    with unittest.mock.patch("sonic.gpu.group_norm.group_norm_by_channel",
-                             side_effect=lambda *a: calls.append(a[0].shape) or group_norm_by_channel(*a)):
-        block(x)
-        block(torch.randn(2, 3, 4, 4))
-    assert calls == [(2, 64, 8, 8)]
+    assert torch.equal(block(x), expected)
+
+    def traced_ops(inputs: torch.Tensor) -> tuple[torch.Tensor, set[str]]:
+        ops: set[str] = set()
+
+        def record(graph_module, example_inputs):
+            ops.update(str(node.target) for node in graph_module.graph.nodes if node.op == "call_function")
+            return graph_module.forward
+
+        torch._dynamo.reset()
+        return torch.compile(block, backend=record, fullgraph=True)(inputs), ops
+
+    got, ops = traced_ops(x)
+    assert any("var_mean" in op for op in ops) and not any("group_norm" in op for op in ops)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    _, ops = traced_ops(torch.randn(2, 3, 4, 4))
+    assert any("group_norm" in op for op in ops)
 
 
 def test_fused_geglu_kernel_matches_pytorch_in_the_triton_interpreter():

@@ -1,8 +1,8 @@
 """Speed settings for the Sonic GPU renderer, applied once per worker process.
 
 Each switch here computes the same function (checked by the benchmark: one UNet call stays within
-relative L2 2e-2 of an fp32 forward) and was kept only where it measured faster on an H100;
-bench/RESULTS.md has the numbers.
+relative L2 2e-2 of an fp32 forward) and was kept only where it measured faster on an H100 or an
+H200; bench/RESULTS.md has the numbers.
 
 - fused q/k/v projection of every self-attention (one GEMM instead of three);
 - channels-last convolution weights (cuDNN's NCHW<->NHWC transposes were 4 % of a compiled call),
@@ -181,11 +181,13 @@ class CudaGraphCall:
     capture) and returns that result; it then captures the call once (the CPU records it while the
     GPU waits). Later calls copy their inputs into the captured ones and replay. If a capture
     fails, the calls go to `fn` directly from then on (a warning is logged; only speed is lost).
-    The graph holds its activations' memory until `clear()`: the diffusion loop makes one per
+    Each graph holds one call's activations until `clear()`: the diffusion loop makes one per
     render and clears it before the VAE decode needs the memory.
 
     A replayed result is the graph's own output buffer, overwritten by the next replay: use or
     copy it first (the diffusion loop converts it to fp32 at once)."""
+
+    max_graphs = 4              # more signatures than this (not met in a render) call `fn` directly
 
     def __init__(self, fn: Callable[..., torch.Tensor]):
         self.fn = fn
@@ -195,25 +197,18 @@ class CudaGraphCall:
     def __call__(self, *args: Any) -> torch.Tensor:
         from torch.utils._pytree import tree_flatten, tree_unflatten
 
+        if self.failed:
+            return self.fn(*args)
         leaves, spec = tree_flatten(args)
         key = (str(spec), tuple((tuple(a.shape), a.dtype, a.device) if isinstance(a, torch.Tensor) else a
                                 for a in leaves))
-        if self.failed:
-            return self.fn(*args)
         if key not in self._graphs:
             # the captured call reads these copies; the first call runs on them too, so anything
             # compiled for their memory layout is compiled now, not during the capture
             static_leaves = [a.clone() if isinstance(a, torch.Tensor) else a for a in leaves]
             output = self.fn(*tree_unflatten(static_leaves, spec))
-            try:
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
-                    static_output = self.fn(*tree_unflatten(static_leaves, spec))
-            except RuntimeError as error:     # e.g. an operation a graph cannot hold: only slower
-                log.warning("CUDA graph capture failed, calling the UNet directly: %s", error)
-                self.failed = True
-                return output
-            self._graphs[key] = (graph, static_leaves, static_output)
+            if len(self._graphs) < self.max_graphs:
+                self._capture(key, static_leaves, spec)
             return output
         graph, static_leaves, static_output = self._graphs[key]
         for static, value in zip(static_leaves, leaves):
@@ -221,6 +216,33 @@ class CudaGraphCall:
                 static.copy_(value)
         graph.replay()
         return static_output
+
+    def _capture(self, key: Any, static_leaves: list[Any], spec: Any) -> None:
+        import contextlib
+
+        from torch.utils._pytree import tree_unflatten
+
+        graph = torch.cuda.CUDAGraph()
+        stream = torch.cuda.Stream()       # captures need a stream of their own
+        stream.wait_stream(torch.cuda.current_stream())
+        torch.cuda.synchronize()
+        try:
+            with torch.cuda.stream(stream):      # the caller's stream is current again afterwards, even on errors
+                # thread-local: CUDA work from other threads (none expected) does not spoil this capture
+                graph.capture_begin(capture_error_mode="thread_local")
+                try:
+                    static_output = self.fn(*tree_unflatten(static_leaves, spec))
+                except BaseException:
+                    with contextlib.suppress(RuntimeError):    # keep the first error, not the spoilt capture's
+                        graph.capture_end()
+                    raise
+                graph.capture_end()
+        except RuntimeError as error:       # e.g. an operation a graph cannot hold: only slower
+            log.warning("CUDA graph capture failed; the UNet is called directly instead: %s", error)
+            self.failed = True
+            return
+        torch.cuda.current_stream().wait_stream(stream)
+        self._graphs[key] = (graph, static_leaves, static_output)
 
     def clear(self) -> None:
         """Drop the captured graphs and the memory they hold."""

@@ -1,7 +1,7 @@
 """GroupNorm computed from per-channel statistics: the same function, fast on channels-last tensors.
 
-Why: the UNet's and the VAE decoder's activations are channels-last on CUDA (NHWC, NDHWC in the
-temporal ResNet blocks; see `acceleration.to_channels_last`). GroupNorm reduces over each group of
+Why: the UNet's activations are channels-last on CUDA (NHWC, NDHWC in the temporal ResNet
+blocks; see `acceleration.to_channels_last`). GroupNorm reduces over each group of
 channels and every position, which in that layout is a strided walk (ten contiguous channels, then a
 jump of a whole row), and inductor's GroupNorm ran there at a fraction of the memory bandwidth and
 handed back an NCHW tensor, which the next convolution transposes again (GroupNorm + SiLU, compiled,
@@ -14,7 +14,10 @@ the groups then combine 32 x C/32 numbers:
 
 (the law of total variance: exact, and as stable as the per-channel Welford variances it starts
 from). The normalisation is then one multiply-add per element, `x * scale[c] + shift[c]`, which
-`torch.compile` fuses with the SiLU that follows.
+`torch.compile` fuses with the SiLU that follows. Only inside compiled code: run eagerly, each of
+those steps would write a full fp32 tensor (about three times the memory traffic of PyTorch's
+kernel), so uncompiled calls (no `sonic_compile`, the UNet's last GroupNorm outside the compiled
+blocks) keep PyTorch's kernel.
 """
 
 from __future__ import annotations
@@ -49,20 +52,21 @@ def group_norm_by_channel(x: torch.Tensor, num_groups: int, weight: torch.Tensor
 # Below this many positions per channel (H x W, or frames x H x W) PyTorch's own kernel is faster:
 # a per-channel reduction over few elements leaves most of the GPU idle (H200, compiled, fp16:
 # 75 x 1280 x 16 x 16 took 0.22 ms this way against 0.14 ms; 75 x 640 x 32 x 32 0.17 ms both ways;
-# every larger shape, and every temporal one, was faster this way: bench/RESULTS.md).
+# the larger spatial maps and the temporal ones of levels 0-2 were faster this way: bench/RESULTS.md).
 MIN_POSITIONS = 1024
 
 
 class ChannelStatsGroupNorm(nn.GroupNorm):
     """nn.GroupNorm with the same parameters and output, computed by `group_norm_by_channel` where
-    that is faster (at least `min_positions` positions per channel)."""
+    that is faster: inside compiled code, with at least `min_positions` positions per channel."""
 
     min_positions: int = MIN_POSITIONS
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x[0, 0].numel() < self.min_positions:
-            return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
-        return group_norm_by_channel(x, self.num_groups, self.weight, self.bias, self.eps)
+        if (torch.compiler.is_compiling() and x.ndim >= 3 and x.shape[0] > 0
+                and x.shape[2:].numel() >= self.min_positions):
+            return group_norm_by_channel(x, self.num_groups, self.weight, self.bias, self.eps)
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
 
 def use_channel_stats_group_norm(model: nn.Module, min_positions: int = MIN_POSITIONS) -> int:

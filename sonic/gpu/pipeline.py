@@ -25,6 +25,7 @@ official: one pair per call in fp32). Without RIFE weights (or with `interpolate
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -54,7 +55,7 @@ class SonicModels:
     scheduler: Any                # diffusers EulerDiscreteScheduler (only for its sigma table)
     device: torch.device
     dtype: torch.dtype = torch.float16
-    unet_call: Callable[..., torch.Tensor] | None = None   # a wrapper around the UNet (e.g. timing), when set
+    unet_call: Callable[..., torch.Tensor] | None = None   # when set, called instead of the UNet (e.g. timing; no CUDA graph then)
     cuda_graphs: bool = False     # replay the UNet calls of each render from a CUDA graph (acceleration.CudaGraphCall)
     interpolator: Any = None      # sonic.gpu.rife.FrameInterpolator, when RIFE weights are present
 
@@ -185,11 +186,6 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
         levels = len(models.unet.config.block_out_channels)
         mask = face_mask_pyramid(full_mask, *ref_latents.shape[-2:], levels, dt)
     buckets = buckets * settings.dynamic_scale
-    unet = models.unet_call or models.unet
-    if models.cuda_graphs:
-        from sonic.gpu.acceleration import CudaGraphCall
-
-        unet = CudaGraphCall(unet)
 
     # every window's frame indices, prepared before the loop (no host syncs inside)
     plans = []
@@ -204,31 +200,48 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
         shift += settings.shift_offset
 
     g1, g2 = settings.appearance_guidance, settings.audio_guidance
-    for i in range(settings.inference_steps):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        in_scale = 1.0 / torch.sqrt(sigma**2 + 1)
-        total = torch.zeros_like(latents)
-        count = torch.zeros((n,), device=dev)
-        for idx, ids in plans[i]:
-            lat = latents[:, idx]                                                       # (1, F, 4, h, w)
-            x = (lat * in_scale).to(dt).expand(3, -1, -1, -1, -1)
-            x = torch.cat([x, cond[:, None].expand(-1, window, -1, -1, -1)], dim=2)
-            audio = torch.cat([silent.expand(2 * window, -1, -1), tokens[idx]])
-            clip = clip_rows.repeat_interleave(window, dim=0)
-            out = unet(x, timesteps[i].to(dt), clip, audio, ids, mask, settings.ip_scale).float()
-            u, img, full = out.chunk(3)
-            pred = u + g1 * (img - u) + g2 * (full - img)
-            # Euler step, v-prediction (diffusers EulerDiscreteScheduler with s_churn = 0)
-            denoised = pred * (-sigma / torch.sqrt(sigma**2 + 1)) + lat / (sigma**2 + 1)
-            stepped = lat + (lat - denoised) / sigma * (sigma_next - sigma)
-            total.index_add_(1, idx, stepped)
-            count.index_add_(0, idx, torch.ones_like(idx, dtype=count.dtype))
-        latents = total / count[None, :, None, None, None]
-        if progress:
-            progress((i + 1) / settings.inference_steps, f"diffusion step {i + 1}/{settings.inference_steps}")
-    if models.cuda_graphs:
-        unet.clear()           # the graph's activations: the decoder needs that memory next
+    with _unet_for_render(models) as unet:
+        for i in range(settings.inference_steps):
+            sigma, sigma_next = sigmas[i], sigmas[i + 1]
+            in_scale = 1.0 / torch.sqrt(sigma**2 + 1)
+            total = torch.zeros_like(latents)
+            count = torch.zeros((n,), device=dev)
+            for idx, ids in plans[i]:
+                lat = latents[:, idx]                                                       # (1, F, 4, h, w)
+                x = (lat * in_scale).to(dt).expand(3, -1, -1, -1, -1)
+                x = torch.cat([x, cond[:, None].expand(-1, window, -1, -1, -1)], dim=2)
+                audio = torch.cat([silent.expand(2 * window, -1, -1), tokens[idx]])
+                clip = clip_rows.repeat_interleave(window, dim=0)
+                out = unet(x, timesteps[i].to(dt), clip, audio, ids, mask, settings.ip_scale).float()
+                u, img, full = out.chunk(3)
+                pred = u + g1 * (img - u) + g2 * (full - img)
+                # Euler step, v-prediction (diffusers EulerDiscreteScheduler with s_churn = 0)
+                denoised = pred * (-sigma / torch.sqrt(sigma**2 + 1)) + lat / (sigma**2 + 1)
+                stepped = lat + (lat - denoised) / sigma * (sigma_next - sigma)
+                total.index_add_(1, idx, stepped)
+                count.index_add_(0, idx, torch.ones_like(idx, dtype=count.dtype))
+            latents = total / count[None, :, None, None, None]
+            if progress:
+                progress((i + 1) / settings.inference_steps, f"diffusion step {i + 1}/{settings.inference_steps}")
     return latents[0] / LATENT_SCALE, frames_25
+
+
+@contextlib.contextmanager
+def _unet_for_render(models: SonicModels) -> Iterator[Callable[..., torch.Tensor]]:
+    """What the diffusion loop calls for one render: `models.unet_call` when set, else the UNet,
+    replayed from a CUDA graph when `models.cuda_graphs` (its memory freed when the loop ends)."""
+    if models.unet_call is not None or not models.cuda_graphs:
+        yield models.unet_call or models.unet
+        return
+    from sonic.gpu.acceleration import CudaGraphCall
+
+    graphed = CudaGraphCall(models.unet)
+    try:
+        yield graphed
+    finally:
+        graphed.clear()                # the graph's activations: the decoder needs that memory next
+        if graphed.failed:
+            models.cuda_graphs = False     # a capture failed (logged): later renders do not try again
 
 
 @torch.no_grad()

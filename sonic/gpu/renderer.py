@@ -136,8 +136,9 @@ class StageRenderer:
         self.last_report: dict[str, Any] = {}    # of the last render, stored with the job by the stage
 
     def warm_up(self, settings: Any) -> dict[int, float]:
-        """Compile for each of `settings.sonic_warmup_sizes` now, not in a job: one diffusion step
-        over 2 s of silence at that size, with a face box (the shapes and code paths a job takes).
+        """Compile for each of `settings.sonic_warmup_sizes` now, not in a job: two diffusion steps
+        over 2 s of silence at that size, with a face box (the shapes and code paths a job takes:
+        the second step replays the CUDA graph the first one captured).
         Returns the seconds per size (minutes cold, ~15 s from the on-disk compile cache)."""
         import time
 
@@ -148,7 +149,7 @@ class StageRenderer:
             started = time.perf_counter()
             portrait = np.full((size, size, 3), 128, np.uint8)
             box = face_box_in_crop(size, RenderParams().expand_ratio)
-            for _ in self.sonic.render(portrait, np.zeros(32_000, np.float32), 16_000, face_box=box, inference_steps=1):
+            for _ in self.sonic.render(portrait, np.zeros(32_000, np.float32), 16_000, face_box=box, inference_steps=2):
                 pass
             seconds[size] = round(time.perf_counter() - started, 1)
             log.info("Sonic renderer ready for %d px (%.0f s)", size, seconds[size])
