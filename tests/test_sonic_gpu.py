@@ -368,7 +368,7 @@ def test_compiled_kernels_are_cached_beside_the_data(monkeypatch, tmp_path):
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/elsewhere"
 
 
-def test_acceleration_compiles_on_cuda_by_default_and_never_on_the_cpu(monkeypatch):
+def test_acceleration_settings_compile_on_cuda_by_default_never_on_the_cpu_and_switch_graphs(monkeypatch):
     from factory.settings import Settings
     from sonic.gpu.acceleration import Acceleration, set_attention_backend
 
@@ -379,6 +379,9 @@ def test_acceleration_compiles_on_cuda_by_default_and_never_on_the_cpu(monkeypat
     assert Acceleration.from_settings(Settings.load(), "cuda").compile_mode is None
     monkeypatch.setenv("FACTORY_SONIC_COMPILE", "max-autotune-no-cudagraphs")
     assert Acceleration.from_settings(Settings.load(), "cuda").compile_mode == "max-autotune-no-cudagraphs"
+    assert Acceleration.from_settings(Settings.load(), "cuda").cuda_graphs
+    monkeypatch.setenv("FACTORY_SONIC_CUDA_GRAPHS", "false")
+    assert not Acceleration.from_settings(Settings.load(), "cuda").cuda_graphs
     with pytest.raises(ValueError, match="unknown attention backend"):
         set_attention_backend("fastest")
 

@@ -60,12 +60,14 @@ class Acceleration:
 
     @classmethod
     def from_settings(cls, settings: Any, device: torch.device | str) -> Acceleration:
-        """From the ``sonic_compile`` and ``sonic_attention`` settings (``factory.settings``)."""
+        """From the ``sonic_compile``, ``sonic_attention`` and ``sonic_cuda_graphs`` settings
+        (``factory.settings``)."""
         raw = str(settings.sonic_compile).strip().lower()
         if raw == "auto":
             raw = "default" if torch.device(device).type == "cuda" else "off"
         mode = None if raw in ("0", "off", "false", "no", "") else ("default" if raw in ("1", "on", "true", "yes") else raw)
-        return cls(compile_mode=mode, attention=str(settings.sonic_attention).strip().lower())
+        return cls(compile_mode=mode, attention=str(settings.sonic_attention).strip().lower(),
+                   cuda_graphs=bool(settings.sonic_cuda_graphs))
 
 
 def set_attention_backend(name: str) -> None:
