@@ -239,7 +239,7 @@ class CudaGraphCall:
                         graph.capture_end()
                     raise
                 graph.capture_end()
-        except RuntimeError as error:       # e.g. an operation a graph cannot hold: only slower
+        except Exception as error:          # e.g. an operation a graph cannot hold: only slower
             log.warning("CUDA graph capture failed; the UNet is called directly instead: %s", error)
             self.failed = True
             return
