@@ -128,7 +128,8 @@ def run(size: int, args, models) -> dict:
     from sonic.gpu.acceleration import compile_unet_regions, compile_vae_decoder_regions, set_attention_backend
     from dataclasses import replace
 
-    from sonic.gpu.pipeline import RenderSettings, decode, denoise, face_mask_for, generate, to_25fps, to_uint8
+    from sonic.gpu.pipeline import (RenderSettings, decode, denoise, face_mask_for, generate, to_25fps, to_uint8,
+                                    window_starts)
     from sonic.gpu.rife import interpolate_stream, pairs_per_call_for
 
     result: dict = {"size": size}
@@ -171,6 +172,7 @@ def run(size: int, args, models) -> dict:
             if not args.no_check:
                 result["rel_l2_compiled_fp16"] = rel_l2(unet(*inputs), ref)
         print(f"{size}px compiled UNet call {result['unet_compiled_ms']:.1f} ms", flush=True)
+    graphed = None
     if not args.no_cuda_graph:
         from sonic.gpu.acceleration import CudaGraphCall
 
@@ -217,8 +219,8 @@ def run(size: int, args, models) -> dict:
 
     # with CUDA graphs (the renderer's default) the calls replay a graph: no events inside it, the
     # per-call time is the replay's, measured above
-    models.cuda_graphs = not args.no_cuda_graph
-    models.unet_call = None if models.cuda_graphs else timed_unet
+    models.unet_graph = graphed
+    models.unet_call = None if graphed else timed_unet
     portrait = smooth_portrait(size)
     mask = face_mask_for((size * 0.25, size * 0.2, size * 0.75, size * 0.8), size, size)
     audio = (np.random.default_rng(0).standard_normal(int(args.seconds * 16000)) * 0.1).astype(np.float32)
@@ -246,12 +248,11 @@ def run(size: int, args, models) -> dict:
     t3 = time.perf_counter()
     frames = sum(len(to_uint8(c)) for c in doubled)
     t4 = time.perf_counter()
-    if models.cuda_graphs:
-        calls = settings.inference_steps * len(range(0, latents.shape[0], settings.frames_per_window - settings.overlap))
-        unet_ms = [result["unet_graph_ms"]] * calls
+    if graphed:
+        unet_ms = [result["unet_graph_ms"]] * (settings.inference_steps * len(window_starts(latents.shape[0], settings)))
     else:
         unet_ms = [a.elapsed_time(b) for a, b in events]
-    models.unet_call = None
+    models.unet_call = models.unet_graph = None
     del chunks, doubled
     # the renderer's own streamed path (decode -> RIFE -> uint8, one chunk in memory): its time and peak
     torch.cuda.empty_cache()

@@ -127,8 +127,6 @@ def unet_variants(size: int, profile: bool, budget_s: float, names: list[str]) -
         "geglu-l0": ("+ fused GEGLU at level 0 only (320 features)", lambda: use_fused_geglu(unet, max_width=320)),
         "geglu-all": ("+ fused GEGLU everywhere", lambda: use_fused_geglu(unet)),
         "group-norm": ("+ GroupNorm by channel statistics", lambda: use_channel_stats_group_norm(unet)),
-        "cuda-graphs": ("+ CUDA graphs (inductor mode reduce-overhead)",
-                        lambda: compile_unet_regions(unet, mode="reduce-overhead")),
         # slow: did not finish compiling within 10 minutes on an H100
         "coordinate-descent": ("+ inductor coordinate-descent tuning", coordinate_descent),
     }
@@ -168,7 +166,7 @@ def main() -> None:
     ap.add_argument("--variants", default="baseline,channels-last,geglu-l0,group-norm",
                     help="comma-separated, each applied on top of the ones before it (a+b: both, then one "
                          "measurement): baseline, channels-last, "
-                         "geglu-l0, geglu-all, group-norm, cuda-graphs, coordinate-descent")
+                         "geglu-l0, geglu-all, group-norm, coordinate-descent")
     ap.add_argument("--skip-geglu", action="store_true")
     ap.add_argument("--skip-group-norm", action="store_true")
     ap.add_argument("--budget", type=float, default=420, help="seconds after which no further variant starts")

@@ -169,9 +169,9 @@ def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
 
 
 def test_speed_rewrites_compute_the_same_unet(monkeypatch):
-    """Channels-last convolutions, the fused GEGLU path and GroupNorm by channel statistics give the
-    plain UNet's output (float64:
-    the tiny random network amplifies float32 rounding ~1e4x through its 1x1-pixel GroupNorms)."""
+    """Channels-last convolutions and the fused GEGLU path give the plain UNet's output (float64:
+    the tiny random network amplifies float32 rounding ~1e4x through its 1x1-pixel GroupNorms);
+    the swapped GroupNorms keep PyTorch's kernel uncompiled (the compiled path: the test above)."""
     import copy
 
     import sonic.gpu.kernels as kernels

@@ -33,11 +33,13 @@ H200; bench/RESULTS.md has the numbers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ class Acceleration:
             raw = "default" if torch.device(device).type == "cuda" else "off"
         mode = None if raw in ("0", "off", "false", "no", "") else ("default" if raw in ("1", "on", "true", "yes") else raw)
         return cls(compile_mode=mode, attention=str(settings.sonic_attention).strip().lower(),
-                   cuda_graphs=bool(settings.sonic_cuda_graphs))
+                   cuda_graphs=settings.sonic_cuda_graphs)
 
 
 def set_attention_backend(name: str) -> None:
@@ -168,62 +170,56 @@ def accelerate(models: Any, options: Acceleration | None = None) -> Acceleration
         compile_unet_regions(models.unet, options.compile_mode)
         if options.compile_vae:
             compile_vae_decoder_regions(models.vae, options.compile_mode)
-    models.cuda_graphs = options.cuda_graphs and models.device.type == "cuda"
+    models.unet_graph = CudaGraphCall(models.unet) if options.cuda_graphs and models.device.type == "cuda" else None
     return options
 
 
 class CudaGraphCall:
-    """Calls `fn` by replaying a CUDA graph captured once per input signature (tensor shapes and
-    dtypes, and the values of the other arguments).
+    """Calls `fn` by replaying a CUDA graph of it, captured on the first call after each `clear()`.
 
     Why: a compiled UNet call launches a few thousand kernels one by one; a graph replays them
     with one launch, so the GPU does not wait for Python between them (on an H200 a 512-px call
     replays in 245.7-248.1 ms against 248.7-249.2 ms launched; at 1024 px the two are equal).
-    The first call of a signature runs `fn` itself (compiling and autotuning, outside any
-    capture) and returns that result; it then captures the call once (the CPU records it while the
-    GPU waits). Later calls copy their inputs into the captured ones and replay. If a capture
-    fails, the calls go to `fn` directly from then on (a warning is logged; only speed is lost).
-    Each graph holds one call's activations until `clear()`: the diffusion loop makes one per
-    render and clears it before the VAE decode needs the memory.
+    The first call runs `fn` itself (compiling and autotuning, outside any capture) and returns
+    that result; it then captures the call (the CPU records it while the GPU waits). Later calls
+    with the same signature (tensor shapes and dtypes, the other arguments' values) copy their
+    inputs into the captured ones and replay; any other signature calls `fn` directly. The graph
+    holds one call's activations until `clear()`: the diffusion loop clears it after each render,
+    before the VAE decode needs the memory. If a capture fails, a warning is logged and every
+    later call goes to `fn` directly (only speed is lost).
 
     A replayed result is the graph's own output buffer, overwritten by the next replay: use or
     copy it first (the diffusion loop converts it to fp32 at once)."""
 
-    max_graphs = 4              # more signatures than this (not met in a render) call `fn` directly
-
     def __init__(self, fn: Callable[..., torch.Tensor]):
         self.fn = fn
-        self._graphs: dict[Any, tuple[Any, list[Any], torch.Tensor]] = {}
         self.failed = False            # a capture failed: call `fn` directly from then on
+        self._signature: Any = None
+        self._captured: tuple[Any, list[Any], torch.Tensor] | None = None   # graph, its inputs, its output
 
     def __call__(self, *args: Any) -> torch.Tensor:
-        from torch.utils._pytree import tree_flatten, tree_unflatten
-
         if self.failed:
             return self.fn(*args)
         leaves, spec = tree_flatten(args)
-        key = (str(spec), tuple((tuple(a.shape), a.dtype, a.device) if isinstance(a, torch.Tensor) else a
-                                for a in leaves))
-        if key not in self._graphs:
+        signature = (str(spec), tuple((tuple(a.shape), a.dtype, a.device) if isinstance(a, torch.Tensor) else a
+                                      for a in leaves))
+        if self._captured is None:
             # the captured call reads these copies; the first call runs on them too, so anything
             # compiled for their memory layout is compiled now, not during the capture
             static_leaves = [a.clone() if isinstance(a, torch.Tensor) else a for a in leaves]
             output = self.fn(*tree_unflatten(static_leaves, spec))
-            if len(self._graphs) < self.max_graphs:
-                self._capture(key, static_leaves, spec)
+            self._capture(signature, static_leaves, spec)
             return output
-        graph, static_leaves, static_output = self._graphs[key]
+        if signature != self._signature:
+            return self.fn(*args)
+        graph, static_leaves, static_output = self._captured
         for static, value in zip(static_leaves, leaves):
             if isinstance(static, torch.Tensor):
                 static.copy_(value)
         graph.replay()
         return static_output
 
-    def _capture(self, key: Any, static_leaves: list[Any], spec: Any) -> None:
-        import contextlib
-
-        from torch.utils._pytree import tree_unflatten
-
+    def _capture(self, signature: Any, static_leaves: list[Any], spec: Any) -> None:
         graph = torch.cuda.CUDAGraph()
         stream = torch.cuda.Stream()       # captures need a stream of their own
         stream.wait_stream(torch.cuda.current_stream())
@@ -244,8 +240,8 @@ class CudaGraphCall:
             self.failed = True
             return
         torch.cuda.current_stream().wait_stream(stream)
-        self._graphs[key] = (graph, static_leaves, static_output)
+        self._signature, self._captured = signature, (graph, static_leaves, static_output)
 
     def clear(self) -> None:
-        """Drop the captured graphs and the memory they hold."""
-        self._graphs.clear()
+        """Drop the captured graph and the memory it holds; the next call captures again."""
+        self._signature = self._captured = None

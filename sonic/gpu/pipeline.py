@@ -56,7 +56,7 @@ class SonicModels:
     device: torch.device
     dtype: torch.dtype = torch.float16
     unet_call: Callable[..., torch.Tensor] | None = None   # when set, called instead of the UNet (e.g. timing; no CUDA graph then)
-    cuda_graphs: bool = False     # replay the UNet calls of each render from a CUDA graph (acceleration.CudaGraphCall)
+    unet_graph: Any = None        # acceleration.CudaGraphCall of the UNet: each render's calls replay one CUDA graph
     interpolator: Any = None      # sonic.gpu.rife.FrameInterpolator, when RIFE weights are present
 
 
@@ -146,6 +146,11 @@ def image_conditioning(models: SonicModels, portrait: np.ndarray):
 
 # ---------------------------------------------------------------- sampling
 
+def window_starts(frames: int, settings: RenderSettings) -> range:
+    """Where each diffusion step's frame windows start (before that step's shift): one UNet call each."""
+    return range(0, frames, settings.frames_per_window - settings.overlap)
+
+
 def sigma_schedule(models: SonicModels, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(sigmas (steps+1,), timesteps (steps,)) exactly as the official Euler scheduler sets them."""
     models.scheduler.set_timesteps(steps, device=models.device)
@@ -192,7 +197,7 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
     shift = 0
     for _ in range(settings.inference_steps):
         step_windows = []
-        for start in range(0, n, window - settings.overlap):
+        for start in window_starts(n, settings):
             idx = torch.arange(start - shift, start - shift + window, device=dev) % n
             ids = torch.cat([torch.full((1,), settings.fps, device=dev), buckets[idx].mean(0)])
             step_windows.append((idx, ids.to(dt)[None].expand(3, 3)))
@@ -228,20 +233,14 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
 
 @contextlib.contextmanager
 def _unet_for_render(models: SonicModels) -> Iterator[Callable[..., torch.Tensor]]:
-    """What the diffusion loop calls for one render: `models.unet_call` when set, else the UNet,
-    replayed from a CUDA graph when `models.cuda_graphs` (its memory freed when the loop ends)."""
-    if models.unet_call is not None or not models.cuda_graphs:
-        yield models.unet_call or models.unet
-        return
-    from sonic.gpu.acceleration import CudaGraphCall
-
-    graphed = CudaGraphCall(models.unet)
+    """What the diffusion loop calls for one render: `models.unet_call` when set, else the UNet's
+    CUDA graph when there is one (its memory freed when the loop ends), else the UNet."""
+    unet = models.unet_call or models.unet_graph or models.unet
     try:
-        yield graphed
+        yield unet
     finally:
-        graphed.clear()                # the graph's activations: the decoder needs that memory next
-        if graphed.failed:
-            models.cuda_graphs = False     # a capture failed (logged): later renders do not try again
+        if unet is models.unet_graph:
+            unet.clear()            # the graph's activations: the decoder needs that memory next
 
 
 @torch.no_grad()
