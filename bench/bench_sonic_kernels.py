@@ -1,6 +1,6 @@
 """Which UNet speed-ups pay on this GPU: one compiled UNet call with each variant (prints numbers).
 
-    python bench/bench_sonic_kernels.py [--size 512] [--profile] [--json out.json]
+    python bench/bench_sonic_kernels.py [--size 512] [--profile] [--attention] [--json out.json]
 
 1. the fused GEGLU kernel (sonic/gpu/kernels.py) against PyTorch's GEGLU (eager and compiled) on
    the UNet's feed-forward shapes: milliseconds and relative error against fp32;
@@ -25,7 +25,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_sonic_gpu import cuda_ms, fp32_reference, half, profile_one_call, rel_l2, unet_inputs  # noqa: E402
+from bench_sonic_gpu import LOOP_CALL, attention_sweep, cuda_ms, fp32_reference, half, profile_one_call, rel_l2, unet_inputs  # noqa: E402
 
 
 def geglu_shapes(size: int) -> list[tuple[str, int, int]]:
@@ -151,6 +151,9 @@ def unet_variants(size: int, profile: bool, budget_s: float, names: list[str]) -
         row = {"variant": name, "compile_s": time.perf_counter() - t, "rel_l2": rel_l2(out, ref)}
         with torch.no_grad():
             row["ms_per_call"] = cuda_ms(lambda: unet(*inputs), repeats=5, warmup=1)
+            # as the diffusion loop calls it: the first layers shared by the last two branches
+            row["rel_l2_shared_prefix"] = rel_l2(unet(*inputs, **LOOP_CALL), ref)
+            row["ms_per_call_shared_prefix"] = cuda_ms(lambda: unet(*inputs, **LOOP_CALL), repeats=5, warmup=1)
         print("unet", row, flush=True)
         if profile:
             profile_one_call(unet, inputs, top=40)
@@ -169,6 +172,7 @@ def main() -> None:
                          "geglu-l0, geglu-all, group-norm, coordinate-descent")
     ap.add_argument("--skip-geglu", action="store_true")
     ap.add_argument("--skip-group-norm", action="store_true")
+    ap.add_argument("--attention", action="store_true", help="also time SDPA kernels on the UNet's attention shapes")
     ap.add_argument("--budget", type=float, default=420, help="seconds after which no further variant starts")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -178,6 +182,8 @@ def main() -> None:
         result["geglu"] = geglu_bench(args.size)
     if not args.skip_group_norm:
         result["group_norm"] = group_norm_bench(args.size)
+    if args.attention:
+        result["attention"] = attention_sweep([args.size])
     if not args.skip_unet:
         result["unet"] = unet_variants(args.size, args.profile, args.budget, args.variants.split(","))
     if args.json:
@@ -194,7 +200,8 @@ def main() -> None:
               f"{r['compiled_rel_err']:.1e} / {r['by_channel_rel_err']:.1e}")
     for r in result.get("unet", []):
         print(f"  UNet {args.size}px {r['variant']}: {r['ms_per_call']:.1f} ms/call, compile {r['compile_s']:.0f} s, "
-              f"rel L2 {r['rel_l2']:.2e}")
+              f"rel L2 {r['rel_l2']:.2e}; first layers shared by the last two branches: "
+              f"{r['ms_per_call_shared_prefix']:.1f} ms/call, rel L2 {r['rel_l2_shared_prefix']:.2e}")
 
 
 if __name__ == "__main__":

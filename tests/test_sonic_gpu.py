@@ -133,9 +133,11 @@ def test_tiny_random_model_renders_frames_for_the_whole_audio(tiny_models):
 
 
 def tiny_unet_inputs(dtype: torch.dtype = torch.float32, frames: int = 4):
-    """One UNet call's inputs for the tiny configuration: 3 guidance branches x `frames` frames."""
-    x = torch.randn(3, frames, 8, 8, 8, dtype=dtype)
-    clip, audio = torch.randn(3 * frames, 1, 64, dtype=dtype), torch.randn(3 * frames, 32, 64, dtype=dtype)
+    """One UNet call's inputs for the tiny configuration: 3 guidance branches x `frames` frames,
+    the last two differing only in their audio tokens (as in the diffusion loop)."""
+    x = torch.randn(2, frames, 8, 8, 8, dtype=dtype)[[0, 1, 1]]
+    clip = torch.randn(2 * frames, 1, 64, dtype=dtype)[list(range(2 * frames)) + list(range(frames, 2 * frames))]
+    audio = torch.randn(3 * frames, 32, 64, dtype=dtype)
     ids, t = torch.tensor([[12.5, 30.0, 20.0]] * 3, dtype=dtype), torch.tensor(1.0, dtype=dtype)
     mask = torch.zeros(1, 1, 64, 64, dtype=dtype)
     mask[..., 16:48, 16:48] = 1
@@ -164,8 +166,29 @@ def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
         assert compile_unet_regions(unet, mode=None, backend="eager", fullgraph=True) == 38
         got = unet(x, t, clip, audio, ids, mask)
         again = unet(x * 0.5, t * 2, clip, audio, ids, mask)
+        shared = unet(x, t, clip, audio, ids, mask, last_branch_differs_only_in_audio=True)
     assert ((got - expected).norm() / expected.norm()).item() < 1e-9
+    assert ((shared - expected).norm() / expected.norm()).item() < 1e-9
     assert again.shape == expected.shape and not torch.allclose(again, expected)
+
+
+def test_last_two_branches_share_the_layers_before_the_audio_attention():
+    """The diffusion loop's "image + silence" and "image + audio" branches share the input
+    convolution, the first ResNet and the first self-attention: computing those once for both
+    gives every branch's output unchanged, and the audio still moves the last branch."""
+    from sonic.gpu.unet import build_unet, tiny_unet_config
+
+    torch.manual_seed(0)
+    unet = build_unet(tiny_unet_config()).eval().double()
+    for p in unet.parameters():          # diffusers zero-initialises some layers: make every one count
+        p.data.normal_(0, 0.2)
+    x, t, clip, audio, ids, mask = tiny_unet_inputs(torch.float64)
+    with torch.no_grad():
+        full = unet(x, t, clip, audio, ids, mask)
+        shared = unet(x, t, clip, audio, ids, mask, last_branch_differs_only_in_audio=True)
+    assert shared.shape == full.shape == (3, 4, 4, 8, 8)
+    assert ((shared - full).norm() / full.norm()).item() < 1e-12
+    assert ((full[2] - full[1]).norm() / full[1].norm()).item() > 1e-2    # the audio matters
 
 
 def test_speed_rewrites_compute_the_same_unet(monkeypatch):

@@ -197,21 +197,22 @@ class CudaGraphCall:
         self._signature: Any = None
         self._captured: tuple[Any, list[Any], torch.Tensor] | None = None   # graph, its inputs, its output
 
-    def __call__(self, *args: Any) -> torch.Tensor:
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.failed:
-            return self.fn(*args)
-        leaves, spec = tree_flatten(args)
+            return self.fn(*args, **kwargs)
+        leaves, spec = tree_flatten((args, kwargs))
         signature = (str(spec), tuple((tuple(a.shape), a.dtype, a.device) if isinstance(a, torch.Tensor) else a
                                       for a in leaves))
         if self._captured is None:
             # the captured call reads these copies; the first call runs on them too, so anything
             # compiled for their memory layout is compiled now, not during the capture
             static_leaves = [a.clone() if isinstance(a, torch.Tensor) else a for a in leaves]
-            output = self.fn(*tree_unflatten(static_leaves, spec))
+            static_args, static_kwargs = tree_unflatten(static_leaves, spec)
+            output = self.fn(*static_args, **static_kwargs)
             self._capture(signature, static_leaves, spec)
             return output
         if signature != self._signature:
-            return self.fn(*args)
+            return self.fn(*args, **kwargs)
         graph, static_leaves, static_output = self._captured
         for static, value in zip(static_leaves, leaves):
             if isinstance(static, torch.Tensor):
@@ -229,7 +230,8 @@ class CudaGraphCall:
                 # thread-local: CUDA work from other threads (none expected) does not spoil this capture
                 graph.capture_begin(capture_error_mode="thread_local")
                 try:
-                    static_output = self.fn(*tree_unflatten(static_leaves, spec))
+                    static_args, static_kwargs = tree_unflatten(static_leaves, spec)
+                    static_output = self.fn(*static_args, **static_kwargs)
                 except BaseException:
                     with contextlib.suppress(RuntimeError):    # keep the first error, not the spoilt capture's
                         graph.capture_end()

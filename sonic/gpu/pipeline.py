@@ -217,7 +217,9 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
                 x = torch.cat([x, cond[:, None].expand(-1, window, -1, -1, -1)], dim=2)
                 audio = torch.cat([silent.expand(2 * window, -1, -1), tokens[idx]])
                 clip = clip_rows.repeat_interleave(window, dim=0)
-                out = unet(x, timesteps[i].to(dt), clip, audio, ids, mask, settings.ip_scale).float()
+                # branches 2 and 3 differ only in their audio: the UNet shares their first layers
+                out = unet(x, timesteps[i].to(dt), clip, audio, ids, mask, settings.ip_scale,
+                           last_branch_differs_only_in_audio=True).float()
                 u, img, full = out.chunk(3)
                 pred = u + g1 * (img - u) + g2 * (full - img)
                 # Euler step, v-prediction (diffusers EulerDiscreteScheduler with s_churn = 0)

@@ -132,19 +132,28 @@ def audio_cross_attention(
     return attn.to_out[0](audio_out + clip_out)
 
 
+def repeat_last_branch(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """Rows = branches x frames: append a copy of the last branch's `frames` rows."""
+    return torch.cat([x, x[-frames:]])
+
+
 class SonicTransformer(TransformerSpatioTemporalModel):
     """diffusers' spatio-temporal transformer with Sonic's forward (same parameters)."""
 
     def forward(self, hidden_states, encoder_hidden_states=None, image_only_indicator=None, return_dict=True):
+        """Input rows = branches x frames. With one branch fewer than `image_only_indicator` has,
+        the missing last branch is taken to equal the one before up to the first audio attention
+        (see SonicUNet.forward): it is copied after the first spatial self-attention."""
         ctx: SonicContext = encoder_hidden_states
-        batch_frames, _, height, width = hidden_states.shape
-        num_frames = image_only_indicator.shape[-1]
-        batch = batch_frames // num_frames
+        batch, num_frames = image_only_indicator.shape
+        batch_frames = batch * num_frames
+        height, width = hidden_states.shape[-2:]
+        copy_last_branch = hidden_states.shape[0] < batch_frames
 
         residual = hidden_states
         h = self.norm(hidden_states)
         inner = h.shape[1]
-        h = h.permute(0, 2, 3, 1).reshape(batch_frames, height * width, inner)
+        h = h.permute(0, 2, 3, 1).reshape(hidden_states.shape[0], height * width, inner)
         h = self.proj_in(h)
 
         frame_index = torch.arange(num_frames, device=h.device).repeat(batch)
@@ -154,6 +163,9 @@ class SonicTransformer(TransformerSpatioTemporalModel):
         for block, temporal in zip(self.transformer_blocks, self.temporal_transformer_blocks):
             # spatial block (BasicTransformerBlock, layer_norm variant)
             h = self_attention(block.attn1, block.norm1(h)) + h
+            if copy_last_branch:        # the branches part at the audio attention below
+                h, residual = repeat_last_branch(h, num_frames), repeat_last_branch(residual, num_frames)
+                copy_last_branch = False
             h = audio_cross_attention(block.attn2, block.norm2(h), ctx.clip_spatial, ctx.audio_spatial, mask, ctx.ip_scale) + h
             h = feed_forward(block.ff, block.norm3(h)) + h
 
@@ -189,7 +201,15 @@ class SonicUNet(UNetSpatioTemporalConditionModel):
         added_time_ids: torch.Tensor,     # (B, 3): fps, motion bucket, expression value
         face_mask: torch.Tensor | dict[int, torch.Tensor] | None = None,   # (1,1,H,W) or face_mask_pyramid(...)
         ip_scale: float = 1.0,
+        last_branch_differs_only_in_audio: bool = False,
     ) -> torch.Tensor:
+        """The noise prediction (B, F, 4, h, w) of B guidance branches.
+
+        `last_branch_differs_only_in_audio`: the caller promises that the last branch's sample,
+        CLIP embeddings and time ids equal the branch's before it (only its audio tokens differ, as
+        in the pipeline's "image + silence" / "image + audio" pair). The layers before the first
+        audio attention (input convolution, first ResNet, first spatial self-attention: ~3 % of a
+        1024-px call) then run for one branch fewer; the result is the same."""
         batch, frames = sample.shape[:2]
         if isinstance(face_mask, torch.Tensor):
             face_mask = face_mask_pyramid(face_mask, sample.shape[-2], sample.shape[-1],
@@ -210,14 +230,14 @@ class SonicUNet(UNetSpatioTemporalConditionModel):
         )
         indicator = torch.zeros(batch, frames, dtype=sample.dtype, device=sample.device)
 
-        x = self.conv_in(sample.flatten(0, 1))
+        shared = batch - 1 if last_branch_differs_only_in_audio else batch   # branches computed at first
+        x = self.conv_in(sample[:shared].flatten(0, 1))
         skips: tuple[torch.Tensor, ...] = (x,)
         for block in self.down_blocks:
-            if getattr(block, "has_cross_attention", False):
-                x, res = block(hidden_states=x, temb=emb, encoder_hidden_states=ctx, image_only_indicator=indicator)
-            else:
-                x, res = block(hidden_states=x, temb=emb, image_only_indicator=indicator)
+            x, res = self._down_block(block, x, emb, ctx, indicator)
             skips += res
+        if shared < batch:      # the first transformer completed the batch; the input skip is still short
+            skips = (repeat_last_branch(skips[0], frames),) + skips[1:]
         x = self.mid_block(hidden_states=x, temb=emb, encoder_hidden_states=ctx, image_only_indicator=indicator)
         for block in self.up_blocks:
             res = skips[-len(block.resnets):]
@@ -229,6 +249,26 @@ class SonicUNet(UNetSpatioTemporalConditionModel):
                 x = block(hidden_states=x, temb=emb, res_hidden_states_tuple=res, image_only_indicator=indicator)
         x = self.conv_out(self.conv_act(self.conv_norm_out(x)))
         return x.reshape(batch, frames, *x.shape[1:])
+
+    @staticmethod
+    def _down_block(block: nn.Module, x: torch.Tensor, emb: torch.Tensor, ctx: SonicContext,
+                    indicator: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """diffusers' down-block forward (both kinds), except that x may be one branch short until
+        the first transformer (see `last_branch_differs_only_in_audio`): each ResNet is given the
+        time embeddings and indicator rows of the branches x holds."""
+        frames = indicator.shape[-1]
+        attentions = getattr(block, "attentions", None) or [None] * len(block.resnets)
+        skips: tuple[torch.Tensor, ...] = ()
+        for resnet, attention in zip(block.resnets, attentions):
+            x = resnet(x, emb[: x.shape[0]], image_only_indicator=indicator[: x.shape[0] // frames])
+            if attention is not None:
+                x = attention(x, encoder_hidden_states=ctx, image_only_indicator=indicator, return_dict=False)[0]
+            skips += (x,)
+        if block.downsamplers is not None:
+            for downsampler in block.downsamplers:
+                x = downsampler(x)
+            skips += (x,)
+        return x, skips
 
 
 def install_audio_adapters(unet: SonicUNet) -> SonicUNet:
