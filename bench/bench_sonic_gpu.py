@@ -363,6 +363,8 @@ def main() -> None:
     ap.add_argument("--plain", action="store_true",
                     help="without channels-last, memory-efficient frame attention, the fused GEGLU and "
                          "GroupNorm by channel statistics")
+    ap.add_argument("--vae-channels-last", action="store_true",
+                    help="the VAE decoder with channels-last convolutions and GroupNorm by channel statistics")
     ap.add_argument("--no-cuda-graph", action="store_true",
                     help="launch the UNet calls kernel by kernel (then each is timed by CUDA events)")
     ap.add_argument("--json", default=None)
@@ -371,14 +373,17 @@ def main() -> None:
     print(torch.cuda.get_device_name(), "torch", torch.__version__, time.strftime("%Y-%m-%d"), flush=True)
 
     from sonic.gpu.models import random_models
-    from sonic.gpu.acceleration import Acceleration, rewrite_unet
+    from sonic.gpu.acceleration import Acceleration, rewrite_unet, rewrite_vae_decoder
 
     t = time.perf_counter()
     models = random_models(tiny=False, device="cuda", dtype=torch.float16)
     # the renderer's exact rewrites (compiling is timed separately below)
     plain = (dict(channels_last=False, efficient_temporal_attention=False, fused_geglu=False, group_norm_by_channel=False)
              if args.plain else {})
-    rewrite_unet(models, Acceleration(attention=args.attention if args.attention != "measure" else "cudnn", **plain))
+    options = Acceleration(attention=args.attention if args.attention != "measure" else "cudnn",
+                           vae_channels_last=args.vae_channels_last, **plain)
+    rewrite_unet(models, options)
+    rewrite_vae_decoder(models, options)
     print(f"build {time.perf_counter() - t:.1f} s", flush=True)
     if args.compile_only:   # a second worker process: how long its compile takes with a warm inductor cache
         from sonic.gpu.acceleration import compile_unet_regions

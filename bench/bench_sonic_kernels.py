@@ -11,7 +11,10 @@
    + channels-last convolutions and memory-efficient temporal attention, + fused GEGLU at level 0
    only, + GroupNorm by channel statistics: the renderer's defaults): ms per call (CUDA events,
    median of 5), cold compile seconds, relative L2 against an fp32 eager forward (limit 2e-2);
-   `--profile` adds the top kernels of one compiled call per variant.
+   `--profile` adds the top kernels of one compiled call per variant;
+4. `--attention`: SDPA kernels on the UNet's attention shapes (bench_sonic_gpu.attention_sweep);
+5. `--vae`: the compiled VAE decoder on one 8-frame chunk, as the renderer runs it and with
+   channels-last convolutions and GroupNorm by channel statistics on top.
 """
 
 from __future__ import annotations
@@ -161,6 +164,45 @@ def unet_variants(size: int, profile: bool, budget_s: float, names: list[str]) -
     return rows
 
 
+def vae_variants(size: int, profile: bool) -> list[dict]:
+    """The compiled temporal VAE decoder on one chunk of 8 frames (random weights, fp16): as the
+    renderer runs it, then + channels-last convolutions, then + GroupNorm by channel statistics."""
+    from diffusers import AutoencoderKLTemporalDecoder
+
+    from sonic.gpu.acceleration import compile_vae_decoder_regions, to_channels_last
+    from sonic.gpu.group_norm import use_channel_stats_group_norm
+    from sonic.gpu.spec import vae_config
+
+    config = vae_config()
+    config.pop("force_upcast", None)
+    torch.manual_seed(0)
+    vae = AutoencoderKLTemporalDecoder(**config).to("cuda", torch.float16).eval()
+    latents = torch.randn(8, 4, size // 8, size // 8, device="cuda", dtype=torch.float16)
+
+    def decode():
+        with torch.no_grad():
+            return vae.decode(latents, num_frames=8).sample
+
+    reference = decode().float()          # eager fp16: the compiled variants should match it closely
+    compile_vae_decoder_regions(vae)
+    variants = (("compiled (the renderer's)", lambda: None), ("+ channels-last", lambda: to_channels_last(vae.decoder)),
+                ("+ GroupNorm by channel statistics", lambda: use_channel_stats_group_norm(vae.decoder)))
+    rows = []
+    for name, apply in variants:
+        apply()
+        torch._dynamo.reset()
+        t = time.perf_counter()
+        out = decode()
+        torch.cuda.synchronize()
+        row = {"variant": name, "compile_s": time.perf_counter() - t, "rel_l2_vs_eager": rel_l2(out, reference),
+               "ms_per_chunk": cuda_ms(decode, repeats=5, warmup=1)}
+        print("vae", row, flush=True)
+        if profile:
+            profile_one_call(lambda: decode(), (), top=20)
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=512)
@@ -173,6 +215,7 @@ def main() -> None:
     ap.add_argument("--skip-geglu", action="store_true")
     ap.add_argument("--skip-group-norm", action="store_true")
     ap.add_argument("--attention", action="store_true", help="also time SDPA kernels on the UNet's attention shapes")
+    ap.add_argument("--vae", action="store_true", help="also time the compiled VAE decoder with layout variants")
     ap.add_argument("--budget", type=float, default=420, help="seconds after which no further variant starts")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -184,6 +227,8 @@ def main() -> None:
         result["group_norm"] = group_norm_bench(args.size)
     if args.attention:
         result["attention"] = attention_sweep([args.size])
+    if args.vae:
+        result["vae"] = vae_variants(args.size, args.profile)
     if not args.skip_unet:
         result["unet"] = unet_variants(args.size, args.profile, args.budget, args.variants.split(","))
     if args.json:
@@ -198,6 +243,9 @@ def main() -> None:
     for r in result.get("group_norm", []):
         print(f"  {r['shape']} {r['mb']:.0f} MB: {r['compiled_ms']:.3f} / {r['by_channel_ms']:.3f}; "
               f"{r['compiled_rel_err']:.1e} / {r['by_channel_rel_err']:.1e}")
+    for r in result.get("vae", []):
+        print(f"  VAE decoder {args.size}px, 8 frames, {r['variant']}: {r['ms_per_chunk']:.1f} ms, "
+              f"compile {r['compile_s']:.0f} s, rel L2 vs eager {r['rel_l2_vs_eager']:.1e}")
     for r in result.get("unet", []):
         print(f"  UNet {args.size}px {r['variant']}: {r['ms_per_call']:.1f} ms/call, compile {r['compile_s']:.0f} s, "
               f"rel L2 {r['rel_l2']:.2e}; first layers shared by the last two branches: "

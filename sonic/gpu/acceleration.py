@@ -58,6 +58,7 @@ class Acceleration:
     fused_geglu: bool = True                    # Triton GEGLU feed-forward (sonic/gpu/kernels.py) ...
     fused_geglu_max_width: int | None = 320     # ... at the first level only: cuBLAS + compiled GELU win on wider ones
     group_norm_by_channel: bool = True          # GroupNorm from per-channel statistics (sonic/gpu/group_norm.py)
+    vae_channels_last: bool = False             # the VAE decoder too: channels-last + GroupNorm by channel statistics
     cuda_graphs: bool = True                    # CUDA only: replay the UNet calls of a render from one CUDA graph
 
     @classmethod
@@ -160,12 +161,22 @@ def rewrite_unet(models: Any, options: Acceleration) -> None:
         use_channel_stats_group_norm(models.unet)
 
 
+def rewrite_vae_decoder(models: Any, options: Acceleration) -> None:
+    """The exact rewrites of `options` for the VAE decoder (CUDA only), applied in place."""
+    from sonic.gpu.group_norm import use_channel_stats_group_norm
+
+    if models.device.type == "cuda" and options.vae_channels_last:
+        to_channels_last(models.vae.decoder)
+        use_channel_stats_group_norm(models.vae.decoder)
+
+
 def accelerate(models: Any, options: Acceleration | None = None) -> Acceleration:
     """Apply `options` (default: from the settings) to loaded SonicModels, once per process."""
     from factory.settings import Settings
 
     options = options or Acceleration.from_settings(Settings.load(), models.device)
     rewrite_unet(models, options)
+    rewrite_vae_decoder(models, options)
     if options.compile_mode:
         compile_unet_regions(models.unet, options.compile_mode)
         if options.compile_vae:
