@@ -437,6 +437,34 @@ def test_compiled_decoder_is_not_recompiled_for_each_clip_length():
     torch._dynamo.reset()
 
 
+def test_vae_decoder_rewrites_decode_the_same_frames():
+    """The VAE decoder's speed rewrites (channels-last convolutions, GroupNorm by channel
+    statistics, which only compiled code takes) decode the frames the plain decoder does
+    (float64: the two GroupNorm sums agree to rounding)."""
+    from types import SimpleNamespace
+
+    from sonic.gpu.acceleration import Acceleration, compile_vae_decoder_regions, rewrite_vae_decoder
+    from sonic.gpu.group_norm import ChannelStatsGroupNorm
+    from sonic.gpu.models import random_models
+
+    vae = random_models(tiny=True, device="cpu", dtype=torch.float64, interpolator=False).vae
+    latents = torch.randn(8, 4, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        expected = vae.decode(latents, num_frames=8).sample
+        # the rewrites are CUDA-only (no gain on the CPU): a CUDA-labelled holder applies them here
+        rewrite_vae_decoder(SimpleNamespace(device=torch.device("cuda"), vae=vae), Acceleration())
+        norms = [m for m in vae.decoder.modules() if isinstance(m, ChannelStatsGroupNorm)]
+        assert norms and all(m.min_positions == 1024 for m in norms)
+        for m in norms:
+            m.min_positions = 0          # tiny feature maps: take the per-channel path everywhere
+        torch._dynamo.reset()
+        compile_vae_decoder_regions(vae, mode=None, backend="eager")
+        got = vae.decode(latents, num_frames=8).sample
+    torch._dynamo.reset()
+    assert got.shape == expected.shape
+    assert ((got - expected).norm() / expected.norm()).item() < 1e-9
+
+
 def test_sonic_worker_warm_up_renders_each_configured_size_before_any_job(tiny_models, monkeypatch):
     """`render` stage warm-up (run by a worker's stage process before its first message): Sonic
     renders a short silent clip at each `sonic_warmup_sizes` size (that is what compiles on a GPU)."""

@@ -6,11 +6,12 @@ projection writes a 2 x 1,280-wide fp16 result, an elementwise kernel reads it b
 half of it again. `torch.compile` cannot fuse an activation into cuBLAS's matrix product. The
 kernel here computes both halves of each output tile in registers and writes only
 `hidden * gelu(gate)`: 5x less memory traffic for that step, same arithmetic in fp32 (persistent,
-tiles moved by TMA descriptors). Measured on an H100 (bench/bench_sonic_kernels.py, 512 px):
-1.62 vs 1.86 ms at level 0 (307,200 x 320 -> 1,280), but 1.41 vs 1.38 and 1.14 vs 1.01 ms at
-levels 1 and 2, where Triton's matrix product is slower than cuBLAS. So the renderer uses it at
-level 0 only (`use_fused_geglu(max_width=320)`): on an H200 a compiled 512-px UNet call takes
-259.3 ms that way, 263.1 ms with the kernel everywhere (bench/RESULTS.md).
+tiles moved by TMA descriptors; the weight's hidden and gate rows are interleaved so that one
+matrix product of Hopper's full instruction width makes both). Measured on an H200
+(bench/bench_sonic_kernels.py; ms, fused vs cuBLAS + compiled GELU): level 0 (320 -> 1,280
+features) 1.48 vs 1.58 at 512 px and 5.48 vs 6.37 at 1024 px; level 1 1.32 vs 1.28 at 512 px
+(4.24 vs 4.42 at 1024 px); level 2 1.16 vs 0.95 (3.87 vs 3.57). So the renderer uses it at
+level 0 only (`use_fused_geglu(max_width=320)`), where it wins at every size (bench/RESULTS.md).
 
 `geglu` is a registered custom op (`sonic::geglu`) so `torch.compile` treats it as one opaque call
 inside the compiled blocks (no graph break); on the CPU, or where Triton is missing, it runs

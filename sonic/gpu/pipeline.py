@@ -16,7 +16,8 @@ Steps (as the official `sonic.py` / `pipeline_sonic.py`, rewritten):
 
 What differs from the official code, on purpose: the loop has no host syncs (window indices,
 motion buckets and guidance scales are prepared up front), and on CUDA its UNet calls replay one
-CUDA graph; latents are kept in fp32 between steps
+CUDA graph; the two image branches share the UNet's layers before its first audio attention
+(they are equal until there); latents are kept in fp32 between steps
 (the official keeps fp16; the UNet itself runs in fp16 like the official); the face mask is
 resized to every UNet level once per render, not once per call; RIFE runs batched in fp16 (the
 official: one pair per call in fp32). Without RIFE weights (or with `interpolate=False`) each

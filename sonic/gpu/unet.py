@@ -12,7 +12,10 @@ what Sonic changes and what costs time:
 - our attention code: the CLIP context is ONE token, and softmax over one key is exactly 1, so
   that attention is just `to_v(clip)` (no Q/K products over 4096 positions); the temporal audio
   context is the same for every pixel of a video, so its keys/values are computed once per video
-  instead of once per pixel (the official code repeats them H*W times). Both are exact rewrites.
+  instead of once per pixel (the official code repeats them H*W times). Both are exact rewrites;
+- the diffusion loop's "image + silence" and "image + audio" branches are equal until the first
+  audio attention, so with `last_branch_differs_only_in_audio` those first layers run once for
+  both (exact; 1258 -> 1228 ms per 1024-px call on an H200).
 """
 
 from __future__ import annotations
