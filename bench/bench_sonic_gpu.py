@@ -51,7 +51,8 @@ def cuda_ms(fn, repeats: int = 3, warmup: int = 1) -> float:
     return float(np.median(times))
 
 
-# how the diffusion loop calls the UNet (pipeline.denoise): the call times here are the loop's
+# how the diffusion loop calls the UNet (pipeline.denoise): the compiled and replayed call times
+# use it; the eager times and the profiles are of calls that compute all three branches in full
 LOOP_CALL = {"last_branch_differs_only_in_audio": True}
 
 
@@ -96,39 +97,49 @@ def fp32_reference(unet, args) -> torch.Tensor:
 def attention_sweep(sizes: list[int]) -> list[dict]:
     """SDPA kernels on the UNet's attention shapes (fp16): flash vs cuDNN vs memory-efficient, on
     contiguous (B, heads, N, 64) inputs and, for cuDNN, on the model's own layout (q, k, v sliced
-    from one fused q/k/v projection: strided views); ms and TFLOP/s."""
+    from one fused q/k/v projection: strided views); ms and TFLOP/s. The audio attentions (32
+    keys) also by plain matrix products + softmax, which SDPA's fused kernels may not beat there."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
     import torch.nn.functional as F
+
+    def by_matmul(q, k, v):
+        return torch.softmax(q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5, dim=-1) @ v
 
     rows = []
     for size in sizes:
         side = size // 8
         for level, heads in enumerate((5, 10, 20, 20)):
             tokens = (side >> level) ** 2
-            shapes = {f"spatial L{level}": (75, heads, tokens, 64)}
+            # name: (query shape, number of keys)
+            shapes = {f"spatial L{level}": ((75, heads, tokens, 64), tokens)}
             if level < 2:
-                shapes[f"temporal L{level}"] = (3 * tokens, heads, 25, 64)
-            for name, shape in shapes.items():
+                shapes[f"temporal L{level}"] = ((3 * tokens, heads, 25, 64), 25)
+                shapes[f"spatial audio L{level}"] = ((75, heads, tokens, 64), 32)
+                shapes[f"temporal audio L{level}"] = ((3, heads, 25 * tokens, 64), 32)
+            for name, (shape, keys) in shapes.items():
                 batch, h, n, d = shape
-                q, k, v = (torch.randn(shape, device="cuda", dtype=torch.float16) for _ in range(3))
-                # as self_attention sees them: (B, N, 3C) -> chunk -> (B, heads, N, 64) views
-                fused = torch.randn(batch, n, 3 * h * d, device="cuda", dtype=torch.float16)
-                views = [t.view(batch, n, h, d).transpose(1, 2) for t in fused.chunk(3, dim=-1)]
-                row = {"size": size, "shape": name, "dims": shape}
-                cases = (("flash", SDPBackend.FLASH_ATTENTION, (q, k, v)), ("cudnn", SDPBackend.CUDNN_ATTENTION, (q, k, v)),
-                         ("cudnn_fused_qkv_views", SDPBackend.CUDNN_ATTENTION, views),
-                         ("efficient", SDPBackend.EFFICIENT_ATTENTION, (q, k, v)))
+                q = torch.randn(shape, device="cuda", dtype=torch.float16)
+                k, v = (torch.randn(batch, h, keys, d, device="cuda", dtype=torch.float16) for _ in range(2))
+                cases = [("flash", SDPBackend.FLASH_ATTENTION, (q, k, v)), ("cudnn", SDPBackend.CUDNN_ATTENTION, (q, k, v)),
+                         ("efficient", SDPBackend.EFFICIENT_ATTENTION, (q, k, v))]
+                if keys == n:       # self-attention: also as self_attention sees it, (B, N, 3C) -> chunk -> views
+                    fused = torch.randn(batch, n, 3 * h * d, device="cuda", dtype=torch.float16)
+                    views = [t.view(batch, n, h, d).transpose(1, 2) for t in fused.chunk(3, dim=-1)]
+                    cases.append(("cudnn_fused_qkv_views", SDPBackend.CUDNN_ATTENTION, views))
+                row = {"size": size, "shape": name, "dims": shape, "keys": keys}
                 for label, backend, qkv in cases:
                     try:
                         with sdpa_kernel(backend):
                             row[label] = cuda_ms(lambda: F.scaled_dot_product_attention(*qkv), repeats=5)
                     except RuntimeError as exc:
                         row[label] = f"n/a ({str(exc)[:40]})"
+                if keys == 32:
+                    row["matmul_softmax"] = cuda_ms(lambda: by_matmul(q, k, v), repeats=5)
                 if isinstance(row["cudnn"], float):
-                    row["cudnn_tflops"] = round(4 * batch * h * n * n * d / row["cudnn"] / 1e9, 1)
+                    row["cudnn_tflops"] = round(4 * batch * h * n * keys * d / row["cudnn"] / 1e9, 1)
                 rows.append(row)
                 print("attention", row, flush=True)
-                del q, k, v, fused, views
+                del q, k, v, cases
     return rows
 
 
@@ -377,7 +388,7 @@ def main() -> None:
     models = random_models(tiny=False, device="cuda", dtype=torch.float16)
     # the renderer's exact rewrites (compiling is timed separately below)
     plain = (dict(channels_last=False, efficient_temporal_attention=False, fused_geglu=False, group_norm_by_channel=False,
-                  vae_channels_last=False) if args.plain else {})
+                  vae_decoder_rewrites=False) if args.plain else {})
     options = Acceleration(attention=args.attention if args.attention != "measure" else "cudnn",
                            **plain)
     rewrite_unet(models, options)

@@ -132,12 +132,13 @@ def test_tiny_random_model_renders_frames_for_the_whole_audio(tiny_models):
     assert not np.array_equal(a[1:23:2], plain[1:23:2])
 
 
-def tiny_unet_inputs(dtype: torch.dtype = torch.float32, frames: int = 4):
+def tiny_unet_inputs(dtype: torch.dtype = torch.float32, frames: int = 4, image_branches_equal: bool = False):
     """One UNet call's inputs for the tiny configuration: 3 guidance branches x `frames` frames,
-    the last two differing only in their audio tokens (as in the diffusion loop)."""
-    x = torch.randn(2, frames, 8, 8, 8, dtype=dtype)[[0, 1, 1]]
-    clip = torch.randn(2 * frames, 1, 64, dtype=dtype)[list(range(2 * frames)) + list(range(frames, 2 * frames))]
-    audio = torch.randn(3 * frames, 32, 64, dtype=dtype)
+    independent, or with the last two differing only in their audio tokens (as in the loop)."""
+    x = torch.randn(3, frames, 8, 8, 8, dtype=dtype)
+    clip, audio = torch.randn(3 * frames, 1, 64, dtype=dtype), torch.randn(3 * frames, 32, 64, dtype=dtype)
+    if image_branches_equal:
+        x[2], clip[2 * frames :] = x[1], clip[frames : 2 * frames]
     ids, t = torch.tensor([[12.5, 30.0, 20.0]] * 3, dtype=dtype), torch.tensor(1.0, dtype=dtype)
     mask = torch.zeros(1, 1, 64, 64, dtype=dtype)
     mask[..., 16:48, 16:48] = 1
@@ -160,15 +161,17 @@ def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
     assert to_channels_last(unet) > 0 and use_fused_geglu(unet) == 48     # 16 transformers x 3 feed-forwards
     assert use_channel_stats_group_norm(unet, min_positions=0) > 0
     x, t, clip, audio, ids, mask = tiny_unet_inputs(torch.float64)
+    loop_inputs = tiny_unet_inputs(torch.float64, image_branches_equal=True)
     with torch.no_grad():
         expected = unet(x, t, clip, audio, ids, mask)
+        loop_expected = unet(*loop_inputs)
         # fullgraph=True turns any graph break (e.g. a host sync such as .item()) into an error
         assert compile_unet_regions(unet, mode=None, backend="eager", fullgraph=True) == 38
         got = unet(x, t, clip, audio, ids, mask)
         again = unet(x * 0.5, t * 2, clip, audio, ids, mask)
-        shared = unet(x, t, clip, audio, ids, mask, last_branch_differs_only_in_audio=True)
+        shared = unet(*loop_inputs, last_branch_differs_only_in_audio=True)    # as the loop calls it
     assert ((got - expected).norm() / expected.norm()).item() < 1e-9
-    assert ((shared - expected).norm() / expected.norm()).item() < 1e-9
+    assert ((shared - loop_expected).norm() / loop_expected.norm()).item() < 1e-9
     assert again.shape == expected.shape and not torch.allclose(again, expected)
 
 
@@ -182,10 +185,15 @@ def test_last_two_branches_share_the_layers_before_the_audio_attention():
     unet = build_unet(tiny_unet_config()).eval().double()
     for p in unet.parameters():          # diffusers zero-initialises some layers: make every one count
         p.data.normal_(0, 0.2)
-    x, t, clip, audio, ids, mask = tiny_unet_inputs(torch.float64)
+    x, t, clip, audio, ids, mask = tiny_unet_inputs(torch.float64, image_branches_equal=True)
+    rows = []
+    unet.conv_in.register_forward_hook(lambda module, args, out: rows.append(out.shape[0]))
     with torch.no_grad():
         full = unet(x, t, clip, audio, ids, mask)
         shared = unet(x, t, clip, audio, ids, mask, last_branch_differs_only_in_audio=True)
+        with pytest.raises(ValueError, match="at least 2 branches"):
+            unet(x[:1], t, clip[:4], audio[:4], ids[:1], mask, last_branch_differs_only_in_audio=True)
+    assert rows == [12, 8]                  # 3 x 4 frames in full, 2 x 4 when shared
     assert shared.shape == full.shape == (3, 4, 4, 8, 8)
     assert ((shared - full).norm() / full.norm()).item() < 1e-12
     assert ((full[2] - full[1]).norm() / full[1].norm()).item() > 1e-2    # the audio matters
@@ -455,6 +463,8 @@ def test_vae_decoder_rewrites_decode_the_same_frames():
         rewrite_vae_decoder(SimpleNamespace(device=torch.device("cuda"), vae=vae), Acceleration())
         norms = [m for m in vae.decoder.modules() if isinstance(m, ChannelStatsGroupNorm)]
         assert norms and all(m.min_positions == 1024 for m in norms)
+        convs = [m for m in vae.decoder.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
         for m in norms:
             m.min_positions = 0          # tiny feature maps: take the per-channel path everywhere
         torch._dynamo.reset()
