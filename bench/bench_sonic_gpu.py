@@ -390,7 +390,7 @@ def main() -> None:
     plain = (dict(channels_last=False, efficient_temporal_attention=False, fused_geglu=False, group_norm_by_channel=False,
                   vae_decoder_rewrites=False) if args.plain else {})
     options = Acceleration(attention=args.attention if args.attention != "measure" else "cudnn",
-                           **plain)
+                           compile_vae=args.compile_vae, **plain)
     rewrite_unet(models, options)
     rewrite_vae_decoder(models, options)
     print(f"build {time.perf_counter() - t:.1f} s", flush=True)

@@ -167,16 +167,12 @@ def unet_variants(size: int, profile: bool, budget_s: float, names: list[str]) -
 def vae_variants(size: int, profile: bool) -> list[dict]:
     """The compiled temporal VAE decoder on one chunk of 8 frames (random weights, fp16): as the
     renderer runs it, then + channels-last convolutions, then + GroupNorm by channel statistics."""
-    from diffusers import AutoencoderKLTemporalDecoder
-
     from sonic.gpu.acceleration import compile_vae_decoder_regions, to_channels_last
     from sonic.gpu.group_norm import use_channel_stats_group_norm
-    from sonic.gpu.spec import vae_config
+    from sonic.gpu.models import random_vae
 
-    config = vae_config()
-    config.pop("force_upcast", None)
     torch.manual_seed(0)
-    vae = AutoencoderKLTemporalDecoder(**config).to("cuda", torch.float16).eval()
+    vae = random_vae().to("cuda", torch.float16).eval()
     latents = torch.randn(8, 4, size // 8, size // 8, device="cuda", dtype=torch.float16)
 
     def decode():
@@ -198,7 +194,7 @@ def vae_variants(size: int, profile: bool) -> list[dict]:
                "ms_per_chunk": cuda_ms(decode, repeats=5, warmup=1)}
         print("vae", row, flush=True)
         if profile:
-            profile_one_call(lambda: decode(), (), top=20)
+            profile_one_call(decode, (), top=20)
         rows.append(row)
     return rows
 

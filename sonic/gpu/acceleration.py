@@ -17,9 +17,9 @@ H200; bench/RESULTS.md has the numbers.
 - the same two for the VAE decoder (channels-last convolutions, GroupNorm by channel statistics):
   an 8-frame chunk at 1024 px decodes in 340 ms instead of 492 ms on an H200 (channels-last alone:
   489 ms; the GroupNorm makes the difference);
-- CUDA-graph replay of the diffusion loop's UNet calls (`CudaGraphCall`; a small gain: 249.2 ->
-  245.7 ms and 248.7 -> 248.1 ms per 512-px call in two runs, none at 1024 px, where the GPU is
-  busy throughout);
+- CUDA-graph replay of the diffusion loop's UNet calls (`CudaGraphCall`; a small gain at 512 px:
+  249.2 -> 245.7, 248.7 -> 248.1 and 238.4 -> 235.7 ms per call in three runs; at 1024 px, where
+  the GPU is busy throughout, within 1 % either way);
 - cuDNN attention before flash (H100, 512 px: eager UNet call 406 vs 420 ms; the level-0 spatial
   attention 3.3 vs 5.2 ms);
 - regional `torch.compile` (UNet call 406 -> 288 ms at 512 px, 1813 -> 1385 ms at 1024 px; cold

@@ -41,11 +41,21 @@ def _finish(models: SonicModels) -> SonicModels:
     return models
 
 
+def random_vae(tiny: bool = False):
+    """The SVD-xt temporal VAE with random weights (tiny: 32 channels per level), on the CPU in fp32."""
+    from diffusers import AutoencoderKLTemporalDecoder
+
+    config = vae_config()
+    config.pop("force_upcast", None)
+    if tiny:
+        config.update(block_out_channels=[32, 32, 32, 32])
+    return AutoencoderKLTemporalDecoder(**config)
+
+
 def random_models(tiny: bool = False, device: str | torch.device = "cpu",
                   dtype: torch.dtype = torch.float16, seed: int = 0, interpolator: bool = True) -> SonicModels:
     """The Sonic architecture with random weights (tiny: same structure, small widths; RIFE is
     always full size: it is small)."""
-    from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, WhisperConfig, WhisperModel
 
     from sonic.gpu.audio_models import AudioToBucket, AudioToBucketConfig, AudioToTokens, AudioToTokensConfig
@@ -53,22 +63,20 @@ def random_models(tiny: bool = False, device: str | torch.device = "cpu",
     from sonic.gpu.unet import build_unet, tiny_unet_config
 
     torch.manual_seed(seed)
-    vae_cfg, clip_cfg, whisper_cfg = vae_config(), clip_config(), whisper_config()
+    clip_cfg, whisper_cfg = clip_config(), whisper_config()
     unet_cfg = None
     token_dim = 1024
     if tiny:
         unet_cfg = tiny_unet_config()
         token_dim = unet_cfg["cross_attention_dim"]
-        vae_cfg.update(block_out_channels=[32, 32, 32, 32])
         clip_cfg.update(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2,
                         projection_dim=token_dim)
-    vae_cfg.pop("force_upcast", None)
     feature_extractor, clip_processor = _processors()
     whisper_cfg = {k: v for k, v in whisper_cfg.items()}
     whisper = WhisperModel(WhisperConfig(**whisper_cfg)).encoder   # whisper-tiny is small already
     models = SonicModels(
         unet=build_unet(unet_cfg),
-        vae=AutoencoderKLTemporalDecoder(**vae_cfg),
+        vae=random_vae(tiny),
         image_encoder=CLIPVisionModelWithProjection(CLIPVisionConfig(**clip_cfg)),
         whisper_encoder=whisper,
         feature_extractor=feature_extractor,

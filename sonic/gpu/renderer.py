@@ -10,6 +10,7 @@ yields 25-fps RGB frames as they are decoded, so a long video never holds all it
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -140,8 +141,6 @@ class StageRenderer:
         over 2 s of silence at that size, with a face box (the shapes and code paths a job takes:
         the second step replays the CUDA graph the first one captured).
         Returns the seconds per size (minutes cold, ~15 s from the on-disk compile cache)."""
-        import time
-
         from sonic.params import RenderParams
 
         seconds = {}
@@ -156,8 +155,6 @@ class StageRenderer:
         return seconds
 
     def render(self, image_rgb: np.ndarray, audio_path: Path, speech: Any, params: Any, progress: Any = None) -> Iterator[np.ndarray]:
-        import time
-
         import cv2
 
         from factory.faces import detect_faces
