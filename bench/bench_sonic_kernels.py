@@ -9,8 +9,9 @@
 3. the compiled UNet call (3 guidance branches x 25 frames, random full-size weights, fp16) with
    each variant of `--variants` applied on top of the ones before it (default: baseline,
    + channels-last convolutions and memory-efficient temporal attention, + fused GEGLU at level 0
-   only, + GroupNorm by channel statistics: the renderer's defaults): ms per call (CUDA events,
-   median of 5), cold compile seconds, relative L2 against an fp32 eager forward (limit 2e-2);
+   only, + GroupNorm by channel statistics, + the fused audio attention: the renderer's defaults):
+   ms per call (CUDA events, median of 5), cold compile seconds, relative L2 against an fp32 eager
+   forward (limit 2e-2);
    `--profile` adds the top kernels of one compiled call per variant;
 4. `--attention`: SDPA kernels on the UNet's attention shapes (bench_sonic_gpu.attention_sweep);
 5. `--vae`: the compiled VAE decoder on one 8-frame chunk, as the renderer runs it and with
@@ -38,7 +39,7 @@ def geglu_shapes(size: int) -> list[tuple[str, int, int]]:
 
 
 def geglu_bench(size: int) -> list[dict]:
-    from sonic.gpu.kernels import _tuned_kernel, geglu_reference, geglu_triton
+    from sonic.gpu.kernels import _tuned_geglu_kernel, geglu_reference, geglu_triton
 
     compiled = torch.compile(geglu_reference, dynamic=False)
     rows = []
@@ -53,7 +54,7 @@ def geglu_bench(size: int) -> list[dict]:
             out = fn(x, w, b)
             row[f"{label}_ms"] = cuda_ms(lambda: fn(x, w, b), repeats=10, warmup=2)
             row[f"{label}_rel_err"] = rel_l2(out, ref)
-        row["best_tiles"] = {str(k): str(v) for k, v in getattr(_tuned_kernel(), "cache", {}).items()}
+        row["best_tiles"] = {str(k): str(v) for k, v in getattr(_tuned_geglu_kernel(), "cache", {}).items()}
         print("geglu", row, flush=True)
         rows.append(row)
         del x, w, b, ref
@@ -106,7 +107,7 @@ def group_norm_bench(size: int) -> list[dict]:
 def unet_variants(size: int, profile: bool, budget_s: float, names: list[str]) -> list[dict]:
     from sonic.gpu.acceleration import compile_unet_regions, set_attention_backend, to_channels_last
     from sonic.gpu.group_norm import use_channel_stats_group_norm
-    from sonic.gpu.kernels import use_fused_geglu
+    from sonic.gpu.kernels import use_fused_audio_attention, use_fused_geglu
     from sonic.gpu.models import random_models
     from sonic.gpu.unet import fuse_self_attention, use_efficient_temporal_attention
 
@@ -130,6 +131,7 @@ def unet_variants(size: int, profile: bool, budget_s: float, names: list[str]) -
         "geglu-l0": ("+ fused GEGLU at level 0 only (320 features)", lambda: use_fused_geglu(unet, max_width=320)),
         "geglu-all": ("+ fused GEGLU everywhere", lambda: use_fused_geglu(unet)),
         "group-norm": ("+ GroupNorm by channel statistics", lambda: use_channel_stats_group_norm(unet)),
+        "audio-attention": ("+ fused audio attention", lambda: use_fused_audio_attention(unet)),
         # slow: did not finish compiling within 10 minutes on an H100
         "coordinate-descent": ("+ inductor coordinate-descent tuning", coordinate_descent),
     }
@@ -204,10 +206,10 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--skip-unet", action="store_true")
-    ap.add_argument("--variants", default="baseline,channels-last,geglu-l0,group-norm",
+    ap.add_argument("--variants", default="baseline,channels-last,geglu-l0,group-norm,audio-attention",
                     help="comma-separated, each applied on top of the ones before it (a+b: both, then one "
                          "measurement): baseline, channels-last, "
-                         "geglu-l0, geglu-all, group-norm, coordinate-descent")
+                         "geglu-l0, geglu-all, group-norm, audio-attention, coordinate-descent")
     ap.add_argument("--skip-geglu", action="store_true")
     ap.add_argument("--skip-group-norm", action="store_true")
     ap.add_argument("--attention", action="store_true", help="also time SDPA kernels on the UNet's attention shapes")

@@ -65,7 +65,8 @@ def test_doctor_and_renderer_name_the_missing_files(tmp_path):
 
 
 def test_attention_shortcuts_equal_the_official_computation():
-    """One-token CLIP attention == its value; temporal audio K/V shared per video == repeated per pixel."""
+    """One-token CLIP attention == its value; temporal audio K/V shared per video == repeated per
+    pixel; spatially the face mask and scale weigh the audio part only."""
     from sonic.gpu.unet import AudioAdapter, audio_cross_attention
     from diffusers.models.attention_processor import Attention
 
@@ -91,6 +92,21 @@ def test_attention_shortcuts_equal_the_official_computation():
     expected = attn.to_out[0](base + ip)
     with torch.no_grad():
         got = audio_cross_attention(attn, x, clip, audio, None, 1.0)
+    torch.testing.assert_close(got, expected.detach(), rtol=1e-5, atol=1e-5)
+
+    # spatially: one context per frame, the audio part times the face mask and the adapter scale
+    positions = 6
+    x, clip, audio = torch.randn(frames, positions, 32), torch.randn(frames, 1, 16), torch.randn(frames, 8, 16)
+    mask = (torch.rand(1, positions, 1) > 0.5).float()
+    q = heads(attn.to_q(x))
+    base = merge(F.scaled_dot_product_attention(q, heads(attn.to_k(clip)), heads(attn.to_v(clip))))
+    ip = merge(F.scaled_dot_product_attention(q, heads(attn.processor.to_k_ip[0](audio)),
+                                              heads(attn.processor.to_v_ip[0](audio))))
+    expected = attn.to_out[0](base + ip * mask * 0.7)
+    with torch.no_grad():
+        got = audio_cross_attention(attn, x, clip, audio, mask, 0.7)
+        with pytest.raises(ValueError, match="face mask needs one context per row"):
+            audio_cross_attention(attn, torch.randn(batch * pixels, frames, 32), clip[:batch], audio[:batch], mask, 1.0)
     torch.testing.assert_close(got, expected.detach(), rtol=1e-5, atol=1e-5)
 
 
@@ -147,18 +163,19 @@ def tiny_unet_inputs(dtype: torch.dtype = torch.float32, frames: int = 4, image_
 
 def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
     """torch.compile per block (eager backend here: dynamo's tracing, no code generation on CI),
-    with the speed rewrites in place: channels-last weights, the fused GEGLU custom op and GroupNorm
-    by channel statistics (which only compiled code takes: float64, so the eager and compiled
+    with the speed rewrites in place: channels-last weights, the fused GEGLU and audio-attention
+    custom ops and GroupNorm by channel statistics (which only compiled code takes: float64, so the eager and compiled
     sums agree to rounding)."""
     from sonic.gpu.acceleration import compile_unet_regions, to_channels_last
     from sonic.gpu.group_norm import use_channel_stats_group_norm
-    from sonic.gpu.kernels import use_fused_geglu
+    from sonic.gpu.kernels import use_fused_audio_attention, use_fused_geglu
     from sonic.gpu.unet import build_unet, fuse_self_attention, tiny_unet_config
 
     torch.manual_seed(0)
     unet = build_unet(tiny_unet_config()).eval().double()
     fuse_self_attention(unet)
     assert to_channels_last(unet) > 0 and use_fused_geglu(unet) == 48     # 16 transformers x 3 feed-forwards
+    assert use_fused_audio_attention(unet) == 32                           # a spatial and a temporal one in each
     assert use_channel_stats_group_norm(unet, min_positions=0) > 0
     x, t, clip, audio, ids, mask = tiny_unet_inputs(torch.float64)
     loop_inputs = tiny_unet_inputs(torch.float64, image_branches_equal=True)
@@ -200,7 +217,7 @@ def test_last_two_branches_share_the_layers_before_the_audio_attention():
 
 
 def test_speed_rewrites_compute_the_same_unet(monkeypatch):
-    """Channels-last convolutions and the fused GEGLU path give the plain UNet's output (float64:
+    """Channels-last convolutions and the fused GEGLU and audio-attention paths give the plain UNet's output (float64:
     the tiny random network amplifies float32 rounding ~1e4x through its 1x1-pixel GroupNorms);
     the swapped GroupNorms keep PyTorch's kernel uncompiled (the compiled path: the test above)."""
     import copy
@@ -216,16 +233,20 @@ def test_speed_rewrites_compute_the_same_unet(monkeypatch):
     rewritten = copy.deepcopy(unet)
     to_channels_last(rewritten)
     kernels.use_fused_geglu(rewritten)
+    kernels.use_fused_audio_attention(rewritten)
     assert use_channel_stats_group_norm(rewritten, min_positions=0) == 105    # every GroupNorm of the UNet
     assert rewritten.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
     calls = []
-    reference = kernels.geglu_reference
-    monkeypatch.setattr(kernels, "geglu_reference", lambda *a: calls.append(1) or reference(*a))
+    for name in ("geglu_reference", "audio_attention_reference"):     # what the custom ops run on the CPU
+        reference = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *a, name=name, reference=reference: calls.append(name) or reference(*a))
     with torch.no_grad():
         expected = unet(*inputs)
         assert calls == []
         got = rewritten(*inputs)
-    assert len(calls) == 48          # every feed-forward went through the sonic::geglu op (CPU: reference math)
+    # every feed-forward went through the sonic::geglu op, every audio attention through
+    # sonic::audio_attention (CPU: their reference math)
+    assert calls.count("geglu_reference") == 48 and calls.count("audio_attention_reference") == 32
     assert ((got - expected).norm() / expected.norm()).item() < 1e-9
     # only the widest feature maps (32 channels in the tiny model: 10 transformers x 3 feed-forwards)
     assert kernels.use_fused_geglu(build_unet(tiny_unet_config()), max_width=32) == 30
@@ -286,8 +307,6 @@ def test_group_norm_by_channel_statistics_equals_pytorchs_group_norm():
 def test_fused_geglu_kernel_matches_pytorch_in_the_triton_interpreter():
     """The Triton GEGLU kernel itself, run on the CPU by Triton's interpreter: edges that are not
     multiples of the tile (tensor descriptors pad reads and drop writes), bias or none, 3-D input."""
-    import subprocess
-    import sys
     import textwrap
 
     script = textwrap.dedent("""
@@ -313,11 +332,60 @@ def test_fused_geglu_kernel_matches_pytorch_in_the_triton_interpreter():
         x = torch.randn(2, 5, 32)
         w = torch.randn(40, 32)
         assert torch.allclose(geglu_triton(x, w, None), geglu_reference(x, w, None), atol=1e-4)
-        print("ok")
     """)
+    run_in_triton_interpreter(script)
+
+
+def run_in_triton_interpreter(script: str) -> None:
+    """Run `script` in a fresh Python with TRITON_INTERPRET=1 (read when triton is imported), so the
+    Triton kernels execute on the CPU; it must finish without an exception."""
+    import subprocess
+    import sys
+
+    script += "\nprint('ok')\n"
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_fused_audio_attention_kernel_matches_pytorch_in_the_triton_interpreter():
+    """The Triton audio-attention kernel, run on the CPU by Triton's interpreter, against SDPA +
+    mask + scale + CLIP: key counts below the tile (5) and the model's (32), rows that are not a
+    multiple of the tile, a face mask or none, strided queries, keys and values sliced from one
+    tensor, Sonic's own head layout (5 x 64), fp32 and the renderer's fp16; and the shapes it
+    leaves to the reference (a broadcast CLIP row, a head width of 12)."""
+    import textwrap
+
+    script = textwrap.dedent("""
+        import torch
+        from sonic.gpu.kernels import audio_attention_reference, audio_attention_supported, audio_attention_triton
+        torch.manual_seed(0)
+        cases = [(3, 70, 5, 2, 16, True, 1.0, torch.float32), (2, 33, 32, 4, 16, False, 0.7, torch.float32),
+                 (4, 64, 32, 2, 32, True, 1.3, torch.float32), (2, 50, 32, 2, 32, True, 1.0, torch.float16),
+                 (2, 40, 32, 5, 64, True, 1.0, torch.float16)]      # level 0 of the full-size UNet
+        for groups, length, keys, heads, dim, masked, scale, dtype in cases:
+            c = heads * dim
+            q = torch.randn(groups, length, c).to(dtype)
+            k, v = torch.randn(groups, keys, 2 * c).to(dtype).chunk(2, dim=-1)    # strided views
+            clip = torch.randn(groups, 1, c).to(dtype)
+            mask = (torch.rand(1, length, 1) > 0.4).to(dtype) if masked else None
+            assert audio_attention_supported(q, k, v, clip, mask, heads)
+            got = audio_attention_triton(q, k, v, clip, mask, scale, heads).float()
+            want = audio_attention_reference(*(t.float() if t is not None else None for t in (q, k, v, clip, mask)),
+                                             scale, heads)
+            assert got.shape == want.shape == (groups, length, c)
+            err = ((got - want).norm() / want.norm()).item()
+            assert err < (1e-5 if dtype == torch.float32 else 2e-3), (groups, length, keys, heads, dim, dtype, err)
+        # queries that are a strided view (every other row of a longer tensor)
+        q = torch.randn(2, 80, 32)[:, ::2]
+        k, v, clip = torch.randn(2, 32, 32), torch.randn(2, 32, 32), torch.randn(2, 1, 32)
+        assert torch.allclose(audio_attention_triton(q, k, v, clip, None, 1.0, 2),
+                              audio_attention_reference(q, k, v, clip, None, 1.0, 2), atol=1e-5)
+        assert not audio_attention_supported(q, k, v, clip[:1], None, 2)          # one CLIP row for all groups
+        q12 = torch.randn(2, 4, 24)
+        assert not audio_attention_supported(q12, k[..., :24], v[..., :24], clip[..., :24], None, 2)   # head width 12
+    """)
+    run_in_triton_interpreter(script)
 
 
 def test_render_stage_with_sonic_and_no_weights_fails_with_the_doctors_message(tmp_path, portrait_path):

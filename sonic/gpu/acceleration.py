@@ -14,6 +14,10 @@ H200; bench/RESULTS.md has the numbers.
   1,024 positions: inductor's own GroupNorm walks channels-last tensors with a stride and returns
   them NCHW; this one reads them along the contiguous axis and keeps the layout (a compiled
   512-px call 260.4 -> 251.2 ms on an H200; 1024 px 1291 -> 1232 ms);
+- the audio attention (32 audio tokens per frame) with its face mask, scale and CLIP sum in one
+  Triton kernel (sonic/gpu/kernels.py) that reads the queries in the model's layout (no head
+  split / merge transposes): a compiled call 242.7 -> 237.6 ms at 512 px, 1192.4 -> 1177.1 ms at
+  1024 px on an H200 (A/B in one process; whole renders moved less than their run-to-run noise);
 - the same two for the VAE decoder (channels-last convolutions, GroupNorm by channel statistics):
   an 8-frame chunk at 1024 px decodes in 340 ms instead of 492 ms on an H200 (channels-last alone:
   489 ms; the GroupNorm makes the difference);
@@ -61,6 +65,7 @@ class Acceleration:
     fused_geglu: bool = True                    # Triton GEGLU feed-forward (sonic/gpu/kernels.py) ...
     fused_geglu_max_width: int | None = 320     # ... at the first level only: cuBLAS + compiled GELU win on wider ones
     group_norm_by_channel: bool = True          # GroupNorm from per-channel statistics (sonic/gpu/group_norm.py)
+    fused_audio_attention: bool = True          # Triton audio attention + mask + CLIP (sonic/gpu/kernels.py)
     vae_decoder_rewrites: bool = True           # compiled VAE decoder: channels-last + GroupNorm by channel statistics
     cuda_graphs: bool = True                    # CUDA only: replay the UNet calls of a render from one CUDA graph
 
@@ -147,7 +152,7 @@ def compile_vae_decoder_regions(vae: torch.nn.Module, mode: str | None = "defaul
 def rewrite_unet(models: Any, options: Acceleration) -> None:
     """The exact rewrites of `options` (everything but compiling), applied in place."""
     from sonic.gpu.group_norm import use_channel_stats_group_norm
-    from sonic.gpu.kernels import use_fused_geglu
+    from sonic.gpu.kernels import use_fused_audio_attention, use_fused_geglu
     from sonic.gpu.unet import fuse_self_attention, use_efficient_temporal_attention
 
     if options.fuse_qkv:
@@ -163,6 +168,8 @@ def rewrite_unet(models: Any, options: Acceleration) -> None:
         use_fused_geglu(models.unet, max_width=options.fused_geglu_max_width)
     if options.group_norm_by_channel:
         use_channel_stats_group_norm(models.unet)
+    if options.fused_audio_attention:
+        use_fused_audio_attention(models.unet)
 
 
 def rewrite_vae_decoder(models: Any, options: Acceleration) -> None:

@@ -1,8 +1,8 @@
 """Fused GPU kernels for the Sonic UNet (Triton), each beside the plain-PyTorch math it replaces.
 
-Why a hand-written kernel: a GEGLU feed-forward (`hidden, gate = x @ W + b; hidden * gelu(gate)`)
-is memory-bound at the UNet's first level (320 channels x 75 frames x 4,096 positions): the
-projection writes a 2 x 1,280-wide fp16 result, an elementwise kernel reads it back and writes
+1. GEGLU feed-forward (`hidden, gate = x @ W + b; hidden * gelu(gate)`). Why a hand-written
+kernel: it is memory-bound at the UNet's first level (320 channels x 75 frames x 4,096 positions):
+the projection writes a 2 x 1,280-wide fp16 result, an elementwise kernel reads it back and writes
 half of it again. `torch.compile` cannot fuse an activation into cuBLAS's matrix product. The
 kernel here computes both halves of each output tile in registers and writes only
 `hidden * gelu(gate)`: 5x less memory traffic for that step, same arithmetic in fp32 (persistent,
@@ -13,10 +13,24 @@ features) 1.48 vs 1.58 at 512 px and 5.48 vs 6.37 at 1024 px; level 1 1.32 vs 1.
 (4.24 vs 4.42 at 1024 px); level 2 1.16 vs 0.95 (3.87 vs 3.57). So the renderer uses it at
 level 0 only (`use_fused_geglu(max_width=320)`), where it wins at every size (bench/RESULTS.md).
 
-`geglu` is a registered custom op (`sonic::geglu`) so `torch.compile` treats it as one opaque call
-inside the compiled blocks (no graph break); on the CPU, or where Triton is missing, it runs
-`geglu_reference`. Tests run the Triton kernel on the CPU through Triton's interpreter
-(TRITON_INTERPRET=1); the benchmark checks it against the reference on the GPU.
+2. Audio attention: every position's attention to the 32 audio tokens of its frame (or video),
+times the face mask and the adapter scale, plus the CLIP attention output. With 32 keys the
+arithmetic is small and the step is bound by reading the queries and writing the result; SDPA
+also needs the heads split out and merged back (a transpose each way) and an elementwise pass for
+mask, scale and CLIP. The kernel reads each query row once in the model's own (rows, heads x 64)
+layout, holds the 32 keys and values of its head in registers, and writes the finished sum once.
+Measured on an H200 (bench/bench_sonic_kernels.py --attention; ms, compiled SDPA path ->
+kernel): 1024 px level 0 1.23 -> 0.60 (spatial) and 1.24 -> 0.65 (temporal), level 1 0.69 -> 0.47
+and 0.68 -> 0.38; 512 px faster too except the temporal level 1 (0.25 -> 0.42, not understood);
+a whole compiled UNet call, A/B in one process, 242.7 -> 237.6 ms at 512 px and 1192.4 -> 1177.1
+ms at 1024 px (the size of run-to-run noise there). Rel err vs fp32 the same as SDPA's
+(1.5e-4 spatial, 2.1e-4 temporal). bench/RESULTS.md has the details.
+
+Each kernel is a registered custom op (`sonic::geglu`, `sonic::audio_attention`) so
+`torch.compile` treats it as one opaque call inside the compiled blocks (no graph break); on the
+CPU, or where Triton is missing, it runs its reference math. Tests run the Triton kernels on the
+CPU through Triton's interpreter (TRITON_INTERPRET=1); the benchmark checks them against the
+reference on the GPU.
 """
 
 from __future__ import annotations
@@ -36,7 +50,7 @@ def geglu_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
 
 
 @functools.cache
-def _triton_kernel():
+def _geglu_kernel():
     """The Triton kernel, built on first use (triton is imported only where it runs)."""
     import triton
     import triton.language as tl
@@ -87,7 +101,7 @@ TILE_CONFIGS = (
 
 
 @functools.cache
-def _tuned_kernel():
+def _tuned_geglu_kernel():
     """The kernel with tile sizes picked per shape by timing (once per shape, on the GPU)."""
     import triton
 
@@ -95,7 +109,7 @@ def _tuned_kernel():
         triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_M": 8}, num_warps=w, num_stages=s)
         for bm, bn, bk, w, s in TILE_CONFIGS
     ]
-    return triton.autotune(configs=configs, key=["M", "N", "K"])(_triton_kernel())
+    return triton.autotune(configs=configs, key=["M", "N", "K"])(_geglu_kernel())
 
 
 def tma_compatible(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -122,9 +136,9 @@ def geglu_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     # Triton builds the tensor descriptors in scratch memory it asks for through this hook
     triton.set_allocator(lambda size, alignment, stream: torch.empty(size, dtype=torch.int8, device=x.device))
     args = (x2, weight, bias if bias is not None else weight, out, m, n, k)
-    if os.environ.get("TRITON_INTERPRET") == "1" or not x.is_cuda:   # interpreter: one small tile size
+    if interpreted(x):                 # one small tile size
         programs = 4
-        _triton_kernel()[(programs,)](*args, HAS_BIAS=bias is not None, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32,
+        _geglu_kernel()[(programs,)](*args, HAS_BIAS=bias is not None, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32,
                                       GROUP_M=4, PROGRAMS=programs)
     else:
         programs = torch.cuda.get_device_properties(x.device).multi_processor_count
@@ -133,20 +147,26 @@ def geglu_triton(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
             return (min(programs, triton.cdiv(m, meta["BLOCK_M"]) * triton.cdiv(n, meta["BLOCK_N"])),)
 
         with torch.cuda.device(x.device):     # Triton launches on the current device
-            _tuned_kernel()[grid](*args, HAS_BIAS=bias is not None, PROGRAMS=programs)
+            _tuned_geglu_kernel()[grid](*args, HAS_BIAS=bias is not None, PROGRAMS=programs)
     return out.reshape(*x.shape[:-1], n)
 
 
+def interpreted(x: torch.Tensor) -> bool:
+    """Whether a kernel launch on `x` runs in Triton's interpreter (the CPU tests) rather than on a GPU."""
+    return os.environ.get("TRITON_INTERPRET") == "1" or not x.is_cuda
+
+
 @functools.cache
-def triton_available() -> bool:
-    """Triton with what the kernel uses: tensor descriptors and their scratch allocator (3.4+;
-    torch builds before 2.8 bring older Triton, and then PyTorch's GEGLU runs)."""
+def triton_available(tensor_descriptors: bool = False) -> bool:
+    """Triton importable; with `tensor_descriptors`, also with the tensor descriptors and scratch
+    allocator the GEGLU kernel uses (3.4+: torch builds before 2.8 bring older Triton, and then
+    PyTorch's GEGLU runs)."""
     try:
         import triton
         import triton.language as tl
     except ImportError:
         return False
-    return hasattr(tl, "make_tensor_descriptor") and hasattr(triton, "set_allocator")
+    return not tensor_descriptors or (hasattr(tl, "make_tensor_descriptor") and hasattr(triton, "set_allocator"))
 
 
 @functools.cache
@@ -161,7 +181,7 @@ def has_tma(device_index: int) -> bool:
 def geglu(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
     """GEGLU projection + activation: the Triton kernel on CUDA in half precision, the PyTorch
     reference elsewhere (fp32 too: Triton's fp32 products round through TF32)."""
-    if (x.is_cuda and x.dtype in (torch.float16, torch.bfloat16) and triton_available()
+    if (x.is_cuda and x.dtype in (torch.float16, torch.bfloat16) and triton_available(tensor_descriptors=True)
             and has_tma(x.device.index or 0) and tma_compatible(x, weight)):
         return geglu_triton(x, weight, bias)
     return geglu_reference(x, weight, bias)
@@ -195,5 +215,152 @@ def use_fused_geglu(model: torch.nn.Module, enabled: bool = True, max_width: int
             if max_width is not None and module.net[0].proj.in_features > max_width:
                 continue
             module.fused_geglu = enabled
+            count += 1
+    return count
+
+
+# --- audio attention --------------------------------------------------------------------------
+
+
+def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, N, heads x D) -> (B, heads, N, D), a view."""
+    b, n, c = x.shape
+    return x.view(b, n, heads, c // heads).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(B, heads, N, D) -> (B, N, heads x D)."""
+    b, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * d)
+
+
+def audio_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, clip: torch.Tensor,
+                              mask: torch.Tensor | None, scale: float, heads: int) -> torch.Tensor:
+    """`softmax(q k^T / sqrt(D)) v` per head, times `mask` (per query row) and `scale`, plus `clip`.
+
+    q: (G, L, C) queries; k, v: (G, T, C) audio keys and values of each group; clip: (G, 1, C), the
+    CLIP attention output of each group; mask: L values (any shape holding L, e.g. (1, L, 1)) or
+    None. Returns (G, L, C)."""
+    out = merge_heads(F.scaled_dot_product_attention(split_heads(q, heads), split_heads(k, heads), split_heads(v, heads)))
+    if mask is not None:
+        out = out * mask.reshape(1, -1, 1)
+    if scale != 1.0:
+        out = out * scale
+    return (out + clip).to(q.dtype)
+
+
+@functools.cache
+def _audio_attention_kernel():
+    """The Triton kernel, built on first use (triton is imported only where it runs)."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def audio_attention_kernel(q_ptr, k_ptr, v_ptr, clip_ptr, mask_ptr, out_ptr, L, T, heads,
+                               stride_qg, stride_ql, stride_kg, stride_kt, stride_vg, stride_vt, stride_cg,
+                               stride_og, stride_ol, scale, softmax_scale,
+                               HAS_MASK: tl.constexpr, D: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_M: tl.constexpr):
+        # one program: BLOCK_M query rows of one group and one head, against all T keys at once;
+        # programs next to each other take the heads of the same rows (the rows' bytes are then
+        # read by programs running together)
+        head_tiles = heads * tl.cdiv(L, BLOCK_M)
+        g = (tl.program_id(0) // head_tiles).to(tl.int64)    # int64 offsets: exact past 2**31 elements too
+        tile = tl.program_id(0) % head_tiles
+        h = tile % heads
+        rows = (tile // heads) * BLOCK_M + tl.arange(0, BLOCK_M)
+        cols = h * D + tl.arange(0, D)
+        keys = tl.arange(0, BLOCK_T)
+        row_ok, key_ok = rows < L, keys < T
+        q = tl.load(q_ptr + g * stride_qg + rows[:, None].to(tl.int64) * stride_ql + cols[None, :],
+                    mask=row_ok[:, None], other=0.0)
+        k = tl.load(k_ptr + g * stride_kg + keys[:, None] * stride_kt + cols[None, :], mask=key_ok[:, None], other=0.0)
+        v = tl.load(v_ptr + g * stride_vg + keys[:, None] * stride_vt + cols[None, :], mask=key_ok[:, None], other=0.0)
+        # the softmax in fp32, in base 2 (exp2 is the GPU's native exponential)
+        s = tl.dot(q, tl.trans(k)) * (softmax_scale * 1.4426950408889634)
+        s = tl.where(key_ok[None, :], s, float("-inf"))
+        p = tl.math.exp2(s - tl.max(s, axis=1)[:, None])
+        out = tl.dot(p.to(v.dtype), v) * (scale / tl.sum(p, axis=1))[:, None]
+        if HAS_MASK:
+            out *= tl.load(mask_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)[:, None]
+        out += tl.load(clip_ptr + g * stride_cg + cols).to(tl.float32)[None, :]
+        tl.store(out_ptr + g * stride_og + rows[:, None].to(tl.int64) * stride_ol + cols[None, :],
+                 out.to(out_ptr.dtype.element_ty), mask=row_ok[:, None])
+
+    return audio_attention_kernel
+
+
+@functools.cache
+def _tuned_audio_attention_kernel():
+    """The kernel with the rows per program picked per shape by timing (once per shape, on the GPU)."""
+    import triton
+
+    configs = [triton.Config({"BLOCK_M": m}, num_warps=w) for m, w in ((64, 4), (128, 4), (128, 8), (256, 8))]
+    return triton.autotune(configs=configs, key=["L", "T", "heads", "D"])(_audio_attention_kernel())
+
+
+def audio_attention_supported(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, clip: torch.Tensor,
+                              mask: torch.Tensor | None, heads: int) -> bool:
+    """The kernel's limits: a head width that is a power of two from 16 (its matrix products), at
+    most 128 keys (all held in registers; Sonic has 32), and every shape exactly as documented
+    (the reference would broadcast a group or key dimension of 1; the kernel does not)."""
+    groups, length, channels = q.shape
+    d = channels // heads
+    return (d >= 16 and d & (d - 1) == 0 and channels == heads * d and k.shape[1] <= 128
+            and k.shape == v.shape == (groups, k.shape[1], channels) and clip.shape == (groups, 1, channels)
+            and (mask is None or mask.numel() == length))
+
+
+def audio_attention_triton(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, clip: torch.Tensor,
+                           mask: torch.Tensor | None, scale: float, heads: int) -> torch.Tensor:
+    """`audio_attention_reference` in one Triton kernel (same arguments, shapes as
+    `audio_attention_supported` requires; on a GPU for half precision: fp32 products would round
+    through TF32)."""
+    import triton
+
+    groups, length, channels = q.shape
+    keys = k.shape[1]
+    q, k, v, clip = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v, clip))
+    mask = mask.reshape(length).contiguous() if mask is not None else None
+    out = torch.empty_like(q, memory_format=torch.contiguous_format)
+    args = (q, k, v, clip, mask if mask is not None else q, out, length, keys, heads,
+            q.stride(0), q.stride(1), k.stride(0), k.stride(1), v.stride(0), v.stride(1), clip.stride(0),
+            out.stride(0), out.stride(1), float(scale), (channels // heads) ** -0.5)
+    meta = dict(HAS_MASK=mask is not None, D=channels // heads, BLOCK_T=max(16, triton.next_power_of_2(keys)))
+    if interpreted(q):                 # one small tile size
+        _audio_attention_kernel()[(groups * heads * triton.cdiv(length, 32),)](*args, **meta, BLOCK_M=32)
+    else:
+        def grid(config):
+            return (groups * heads * triton.cdiv(length, config["BLOCK_M"]),)
+
+        with torch.cuda.device(q.device):
+            _tuned_audio_attention_kernel()[grid](*args, **meta)
+    return out
+
+
+@torch.library.custom_op("sonic::audio_attention", mutates_args=())
+def audio_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, clip: torch.Tensor,
+                    mask: Optional[torch.Tensor], scale: float, heads: int) -> torch.Tensor:
+    """`audio_attention_reference`: the Triton kernel on CUDA in half precision, the reference
+    elsewhere."""
+    if (q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and triton_available()
+            and audio_attention_supported(q, k, v, clip, mask, heads)):
+        return audio_attention_triton(q, k, v, clip, mask, scale, heads)
+    # contiguous, as the kernel's result and the fake below: compiled code relies on that layout
+    return audio_attention_reference(q, k, v, clip, mask, scale, heads).contiguous()
+
+
+@audio_attention.register_fake
+def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, clip: torch.Tensor,
+      mask: Optional[torch.Tensor], scale: float, heads: int) -> torch.Tensor:
+    return torch.empty_like(q, memory_format=torch.contiguous_format)
+
+
+def use_fused_audio_attention(model: torch.nn.Module, enabled: bool = True) -> int:
+    """Mark every audio cross-attention (an `attn2` with an audio adapter) to run through the
+    `sonic::audio_attention` op; returns how many."""
+    count = 0
+    for module in model.modules():
+        if hasattr(getattr(module, "processor", None), "to_k_ip"):
+            module.fused_audio_attention = enabled
             count += 1
     return count

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sonic.gpu.kernels import feed_forward
+from sonic.gpu.kernels import audio_attention, audio_attention_reference, feed_forward, merge_heads, split_heads
 from sonic.gpu.spec import unet_config
 
 try:  # diffusers is a runtime dependency of the GPU renderer only (imported lazily by callers)
@@ -82,30 +82,20 @@ def face_mask_pyramid(face_mask: torch.Tensor, latent_height: int, latent_width:
     return masks
 
 
-def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    b, n, c = x.shape
-    return x.view(b, n, heads, c // heads).transpose(1, 2)
-
-
-def _merge(x: torch.Tensor) -> torch.Tensor:
-    b, h, n, d = x.shape
-    return x.transpose(1, 2).reshape(b, n, h * d)
-
-
 def self_attention(attn: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Plain multi-head self-attention with diffusers' Attention weights (SDPA: flash kernels)."""
     if getattr(attn, "fused_qkv", None) is not None:
         q, k, v = F.linear(x, attn.fused_qkv).chunk(3, dim=-1)
     else:
         q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
-    q, k, v = _heads(q, attn.heads), _heads(k, attn.heads), _heads(v, attn.heads)
+    q, k, v = split_heads(q, attn.heads), split_heads(k, attn.heads), split_heads(v, attn.heads)
     if getattr(attn, "efficient_kernel", False) and q.shape[0] <= 65535:   # its CUDA grid: batch <= 65535
         # set by `use_efficient_temporal_attention`: for 25-frame sequences the memory-efficient
         # kernel beats flash and cuDNN (bench/RESULTS.md); called directly, SDPA would pick cuDNN
         out = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, False)[0]
     else:
         out = F.scaled_dot_product_attention(q, k, v)
-    return attn.to_out[0](_merge(out))
+    return attn.to_out[0](merge_heads(out))
 
 
 def audio_cross_attention(
@@ -115,24 +105,23 @@ def audio_cross_attention(
     """CLIP cross-attention + audio adapter attention, as the official IP-adapter processor.
 
     x: (N, L, C) queries. clip: (G, 1, D), audio: (G, T, D) with N = G * r: every group of r
-    consecutive rows of x shares one context (r = 1 spatially, r = H*W temporally).
+    consecutive rows of x shares one context (r = 1 spatially, r = H*W temporally). mask: (1, L, 1)
+    face mask, spatially only (r = 1).
     """
     n, length, c = x.shape
     groups = clip.shape[0]
+    if mask is not None and groups != n:
+        raise ValueError(f"a face mask needs one context per row of x (spatial attention): {groups} contexts, {n} rows")
     # one key: softmax == 1, the attention output is the value itself
     clip_out = attn.to_v(clip)                                     # (G, 1, C)
     adapter = attn.processor
     q = attn.to_q(x).reshape(groups, (n // groups) * length, c)    # rows sharing a context side by side
     k = adapter.to_k_ip[0](audio)
     v = adapter.to_v_ip[0](audio)
-    audio_out = _merge(F.scaled_dot_product_attention(_heads(q, attn.heads), _heads(k, attn.heads), _heads(v, attn.heads)))
-    audio_out = audio_out.reshape(n, length, c)
-    if mask is not None:
-        audio_out = audio_out * mask
-    if scale != 1.0:
-        audio_out = audio_out * scale
-    clip_out = clip_out.repeat_interleave(n // groups, dim=0) if groups != n else clip_out
-    return attn.to_out[0](audio_out + clip_out)
+    # set by `kernels.use_fused_audio_attention`: one Triton kernel on CUDA (same math)
+    attend = audio_attention if getattr(attn, "fused_audio_attention", False) else audio_attention_reference
+    mixed = attend(q, k, v, clip_out, mask, float(scale), attn.heads)   # audio * mask * scale + CLIP
+    return attn.to_out[0](mixed.reshape(n, length, c))
 
 
 def repeat_last_branch(x: torch.Tensor, frames: int) -> torch.Tensor:
