@@ -82,11 +82,16 @@ def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def fp32_reference(unet, args) -> torch.Tensor:
     """The same weights in fp32, eager (a temporary copy; the fp16 model is untouched)."""
+    from sonic.gpu.kernels import use_fused_geglu
+    from sonic.gpu.unet import use_efficient_temporal_attention, use_fused_audio_attention
+
     ref_unet = copy.deepcopy(unet).float()
     for m in ref_unet.modules():
         if getattr(m, "fused_qkv", None) is not None:
             m.fused_qkv = m.fused_qkv.float()
-        m.fused_geglu = m.efficient_kernel = m.fused_audio_attention = False    # the reference is diffusers' own math
+    # the reference is diffusers' own math: every kernel switched off by the function that switches it on
+    for mark in (use_fused_geglu, use_efficient_temporal_attention, use_fused_audio_attention):
+        mark(ref_unet, enabled=False)
     with torch.no_grad():
         out = ref_unet(*args)
     del ref_unet

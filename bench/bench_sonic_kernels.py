@@ -107,9 +107,9 @@ def group_norm_bench(size: int) -> list[dict]:
 def unet_variants(size: int, profile: bool, budget_s: float, names: list[str]) -> list[dict]:
     from sonic.gpu.acceleration import compile_unet_regions, set_attention_backend, to_channels_last
     from sonic.gpu.group_norm import use_channel_stats_group_norm
-    from sonic.gpu.kernels import use_fused_audio_attention, use_fused_geglu
+    from sonic.gpu.kernels import use_fused_geglu
     from sonic.gpu.models import random_models
-    from sonic.gpu.unet import fuse_self_attention, use_efficient_temporal_attention
+    from sonic.gpu.unet import fuse_self_attention, use_efficient_temporal_attention, use_fused_audio_attention
 
     models = random_models(tiny=False, device="cuda", dtype=torch.float16, interpolator=False)
     unet = models.unet

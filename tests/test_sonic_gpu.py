@@ -67,6 +67,7 @@ def test_doctor_and_renderer_name_the_missing_files(tmp_path):
 def test_attention_shortcuts_equal_the_official_computation():
     """One-token CLIP attention == its value; temporal audio K/V shared per video == repeated per
     pixel; spatially the face mask and scale weigh the audio part only."""
+    from sonic.gpu.kernels import merge_heads, split_heads
     from sonic.gpu.unet import AudioAdapter, audio_cross_attention
     from diffusers.models.attention_processor import Attention
 
@@ -78,16 +79,13 @@ def test_attention_shortcuts_equal_the_official_computation():
     clip, audio = torch.randn(batch, 1, 16), torch.randn(batch, 8, 16)
 
     def heads(t):
-        return t.view(t.shape[0], t.shape[1], 2, 16).transpose(1, 2)
-
-    def merge(t):
-        return t.transpose(1, 2).reshape(t.shape[0], -1, 32)
+        return split_heads(t, 2)
 
     # the official way: contexts repeated per pixel, real attention over the CLIP token
     clip_r, audio_r = clip.repeat_interleave(pixels, 0), audio.repeat_interleave(pixels, 0)
     q = heads(attn.to_q(x))
-    base = merge(F.scaled_dot_product_attention(q, heads(attn.to_k(clip_r)), heads(attn.to_v(clip_r))))
-    ip = merge(F.scaled_dot_product_attention(q, heads(attn.processor.to_k_ip[0](audio_r)),
+    base = merge_heads(F.scaled_dot_product_attention(q, heads(attn.to_k(clip_r)), heads(attn.to_v(clip_r))))
+    ip = merge_heads(F.scaled_dot_product_attention(q, heads(attn.processor.to_k_ip[0](audio_r)),
                                               heads(attn.processor.to_v_ip[0](audio_r))))
     expected = attn.to_out[0](base + ip)
     with torch.no_grad():
@@ -99,8 +97,8 @@ def test_attention_shortcuts_equal_the_official_computation():
     x, clip, audio = torch.randn(frames, positions, 32), torch.randn(frames, 1, 16), torch.randn(frames, 8, 16)
     mask = (torch.rand(1, positions, 1) > 0.5).float()
     q = heads(attn.to_q(x))
-    base = merge(F.scaled_dot_product_attention(q, heads(attn.to_k(clip)), heads(attn.to_v(clip))))
-    ip = merge(F.scaled_dot_product_attention(q, heads(attn.processor.to_k_ip[0](audio)),
+    base = merge_heads(F.scaled_dot_product_attention(q, heads(attn.to_k(clip)), heads(attn.to_v(clip))))
+    ip = merge_heads(F.scaled_dot_product_attention(q, heads(attn.processor.to_k_ip[0](audio)),
                                               heads(attn.processor.to_v_ip[0](audio))))
     expected = attn.to_out[0](base + ip * mask * 0.7)
     with torch.no_grad():
@@ -168,8 +166,8 @@ def test_compiled_unet_regions_have_no_graph_breaks_and_compute_the_same():
     sums agree to rounding)."""
     from sonic.gpu.acceleration import compile_unet_regions, to_channels_last
     from sonic.gpu.group_norm import use_channel_stats_group_norm
-    from sonic.gpu.kernels import use_fused_audio_attention, use_fused_geglu
-    from sonic.gpu.unet import build_unet, fuse_self_attention, tiny_unet_config
+    from sonic.gpu.kernels import use_fused_geglu
+    from sonic.gpu.unet import build_unet, fuse_self_attention, tiny_unet_config, use_fused_audio_attention
 
     torch.manual_seed(0)
     unet = build_unet(tiny_unet_config()).eval().double()
@@ -225,7 +223,7 @@ def test_speed_rewrites_compute_the_same_unet(monkeypatch):
     import sonic.gpu.kernels as kernels
     from sonic.gpu.acceleration import to_channels_last
     from sonic.gpu.group_norm import use_channel_stats_group_norm
-    from sonic.gpu.unet import build_unet, tiny_unet_config
+    from sonic.gpu.unet import build_unet, tiny_unet_config, use_fused_audio_attention
 
     torch.manual_seed(0)
     unet = build_unet(tiny_unet_config()).eval().double()
@@ -233,7 +231,7 @@ def test_speed_rewrites_compute_the_same_unet(monkeypatch):
     rewritten = copy.deepcopy(unet)
     to_channels_last(rewritten)
     kernels.use_fused_geglu(rewritten)
-    kernels.use_fused_audio_attention(rewritten)
+    use_fused_audio_attention(rewritten)
     assert use_channel_stats_group_norm(rewritten, min_positions=0) == 105    # every GroupNorm of the UNet
     assert rewritten.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
     calls = []

@@ -12,12 +12,13 @@ def create_renderer(settings):
     return create(settings)
 
 
-VERSION = "5"
+VERSION = "6"
 """Bump when the same weights and inputs would give other frames (3: the stage's audio is
 decoded at 16 kHz with an anti-aliasing resampler instead of linear interpolation; 4: the fused
 GEGLU only at the first level (other fp16 rounding), and a crop whose face is not found again is
 masked at its centre instead of over the whole image; 5: GroupNorm by channel statistics in the
-UNet and the VAE decoder, and the shared first layers of the image branches (fp16 rounding))."""
+UNet and the VAE decoder, and the shared first layers of the image branches (fp16 rounding);
+6: the audio attention in one kernel, rounded once instead of after each step)."""
 
 
 def engine_version(settings) -> str:

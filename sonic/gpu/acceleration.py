@@ -152,8 +152,8 @@ def compile_vae_decoder_regions(vae: torch.nn.Module, mode: str | None = "defaul
 def rewrite_unet(models: Any, options: Acceleration) -> None:
     """The exact rewrites of `options` (everything but compiling), applied in place."""
     from sonic.gpu.group_norm import use_channel_stats_group_norm
-    from sonic.gpu.kernels import use_fused_audio_attention, use_fused_geglu
-    from sonic.gpu.unet import fuse_self_attention, use_efficient_temporal_attention
+    from sonic.gpu.kernels import use_fused_geglu
+    from sonic.gpu.unet import fuse_self_attention, use_efficient_temporal_attention, use_fused_audio_attention
 
     if options.fuse_qkv:
         fuse_self_attention(models.unet)

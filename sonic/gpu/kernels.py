@@ -353,14 +353,3 @@ def audio_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, clip: tor
 def _(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, clip: torch.Tensor,
       mask: Optional[torch.Tensor], scale: float, heads: int) -> torch.Tensor:
     return torch.empty_like(q, memory_format=torch.contiguous_format)
-
-
-def use_fused_audio_attention(model: torch.nn.Module, enabled: bool = True) -> int:
-    """Mark every audio cross-attention (an `attn2` with an audio adapter) to run through the
-    `sonic::audio_attention` op; returns how many."""
-    count = 0
-    for module in model.modules():
-        if hasattr(getattr(module, "processor", None), "to_k_ip"):
-            module.fused_audio_attention = enabled
-            count += 1
-    return count

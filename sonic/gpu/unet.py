@@ -118,7 +118,7 @@ def audio_cross_attention(
     q = attn.to_q(x).reshape(groups, (n // groups) * length, c)    # rows sharing a context side by side
     k = adapter.to_k_ip[0](audio)
     v = adapter.to_v_ip[0](audio)
-    # set by `kernels.use_fused_audio_attention`: one Triton kernel on CUDA (same math)
+    # set by `use_fused_audio_attention`: one Triton kernel on CUDA (same math)
     attend = audio_attention if getattr(attn, "fused_audio_attention", False) else audio_attention_reference
     mixed = attend(q, k, v, clip_out, mask, float(scale), attn.heads)   # audio * mask * scale + CLIP
     return attn.to_out[0](mixed.reshape(n, length, c))
@@ -308,6 +308,17 @@ def use_efficient_temporal_attention(unet: nn.Module, enabled: bool = True) -> i
     for name, module in unet.named_modules():
         if ".temporal_transformer_blocks." in name and name.endswith("attn1"):
             module.efficient_kernel = enabled
+            count += 1
+    return count
+
+
+def use_fused_audio_attention(unet: nn.Module, enabled: bool = True) -> int:
+    """Run every audio cross-attention (an attn2 with an audio adapter) through the
+    `sonic::audio_attention` op (sonic/gpu/kernels.py); returns how many."""
+    count = 0
+    for module in unet.modules():
+        if isinstance(getattr(module, "processor", None), AudioAdapter):
+            module.fused_audio_attention = enabled
             count += 1
     return count
 
