@@ -1,8 +1,9 @@
 """Transcript check: does the audio say what the script says?
 
 Both texts go through one normalisation (``normalize``) so that differences in writing, not in
-speech, do not count as errors: case, punctuation, and numbers — Whisper writes "60" where the
-script says "sixty", "1999" for "nineteen ninety-nine", "2,000" for "two thousand". Number words
+speech, do not count as errors: case, punctuation, accents on Latin letters ("café" / "cafe"),
+and numbers — Whisper writes "60" where the script says "sixty", "1999" for "nineteen
+ninety-nine", "2,000" for "two thousand". Number words
 become digits (English cardinals and ordinals; Chinese numerals), which is the form Whisper
 prefers, so the fewest tokens change.
 
@@ -179,14 +180,27 @@ def is_cjk_text(text: str, language: str | None = None) -> bool:
     return sum(1 for ch in letters if _CJK.match(ch)) / len(letters) >= 0.3
 
 
+def _fold_latin_accents(text: str) -> str:
+    """café -> cafe, naïve -> naive: Whisper base often writes loanwords without their accents.
+
+    Only marks on Latin letters go; kana voicing marks (が) and other scripts keep theirs.
+    """
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch) and out and "a" <= out[-1] <= "z":
+            continue
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
 def normalize(text: str, language: str | None = None) -> list[str]:
     """Text -> comparison tokens: words (space-separated languages) or characters (CJK).
 
-    Lower-cased, NFKC-folded (full-width digits become ASCII), punctuation removed, numbers as
-    digits. Latin words and digit runs inside Chinese text stay whole tokens.
+    Lower-cased, NFKC-folded (full-width digits become ASCII), accents on Latin letters dropped,
+    punctuation removed, numbers as digits. Latin words and digit runs inside Chinese text stay whole tokens.
     """
     cjk = is_cjk_text(text, language)
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = _fold_latin_accents(unicodedata.normalize("NFKC", text).lower())
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 2,000 -> 2000
     text = re.sub(r"([$€£¥])\s*(\d+(?:\.\d+)?)", lambda m: f"{m.group(2)} {_CURRENCY[m.group(1)]}", text)
     text = text.replace("%", " percent ")

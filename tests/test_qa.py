@@ -19,9 +19,12 @@ from factory.settings import Settings
 from factory.stages import ReviewRequired, Rerun, StageContext
 from qa import synthetic_clips as sc
 
+# Whisper base hears "mouth and voice" as "mouth invoice" in most Piper renditions (Piper's noise
+# differs on every call), which left the good clip one word from the 15 % WER limit. These words
+# measured 0.4 % mean / 1 word worst over 24 renditions (beam 1 and 5).
 SCRIPT_A = (
     "The factory checks every video before it is published. "
-    "Mouth and voice must move together, sixty times a day."
+    "Every picture must match its sound, sixty times a day."
 )
 SCRIPT_B = "Our new running shoe weighs only two hundred grams, and it still cushions every single step you take."
 
@@ -158,6 +161,9 @@ def test_normalisation_ignores_case_punctuation_and_number_spelling():
     result = error_rate("Sixty times a day, in nineteen ninety-nine; two thousand and five people!", "60 times a day in 1999, 2005 people")
     assert result.rate == 0.0, result.differences()
     assert error_rate("It costs $5 and 3.5% more", "it costs five dollars and 3.5 percent more").rate == 0.0
+    # Whisper base writes "cafe" for the script's "café" (10 of 10 Piper renditions measured).
+    assert error_rate("The café opens at nine.", "The cafe opens at 9").rate == 0.0
+    assert error_rate("カード", "カート").rate > 0  # kana voicing marks are letters, not accents
 
 
 def test_chinese_uses_character_error_rate():
