@@ -183,9 +183,8 @@ def transcribe(
     transcript = _decode(model, samples, language, options.beam_size, options)
     # Greedy decoding now and then ends the text at a phrase that ends many videos ("Thank you
     # for watching.") while the narration goes on; a beam search hears the rest.
-    retry_beam = options.retry_beam_size
-    unheard = uncovered_speech_seconds(transcript, samples, rate)
-    if retry_beam and retry_beam > options.beam_size and unheard > options.retry_unheard_seconds:
+    retry_beam = options.retry_beam_size or 0
+    if retry_beam > options.beam_size and uncovered_speech_seconds(transcript, samples, rate) > options.retry_unheard_seconds:
         retry = _decode(model, samples, language, retry_beam, options)
         if retry.words and (not transcript.words or retry.words[-1].end > transcript.words[-1].end):
             transcript = retry

@@ -2,11 +2,11 @@
 
 Both texts go through one normalisation (``normalize``) so that differences in writing, not in
 speech, do not count as errors: case, punctuation, accents on Latin letters ("café" / "cafe"),
-English contractions ("here's" / "here is"), British and American spelling ("colours" / "colors"), and
-numbers — Whisper writes "60" where the script says "sixty", "1999" for "nineteen
-ninety-nine", "2,000" for "two thousand". Number words
-become digits (English cardinals and ordinals; Chinese numerals), which is the form Whisper
-prefers, so the fewest tokens change.
+English contractions ("here's" / "here is"), British and American spelling ("colours" /
+"colors"), and numbers — Whisper writes "60" where the script says "sixty", "1999" for
+"nineteen ninety-nine", "2,000" for "two thousand". Number words become digits (English
+cardinals and ordinals; Chinese numerals), which is the form Whisper prefers, so the fewest
+tokens change.
 
 Then a word-level Levenshtein alignment gives the word error rate (WER) for languages that
 separate words by spaces, and a character-level one gives the character error rate (CER) for
@@ -214,7 +214,8 @@ def _join_contractions(words: list[str]) -> list[str]:
 
 
 # Whisper writes American spelling ("colors", "meters") where British scripts say "colours",
-# "metres". By prefix, so inflections follow (favourite, organisation, travellers) ...
+# "metres". By prefix, so inflections follow (favourite, organisation, travellers), or as whole
+# words (``_british_words``).
 _BRITISH_PREFIXES = {
     "colour": "color", "favour": "favor", "flavour": "flavor", "honour": "honor", "humour": "humor",
     "labour": "labor", "neighbour": "neighbor", "behaviour": "behavior", "harbour": "harbor",
@@ -225,19 +226,26 @@ _BRITISH_PREFIXES = {
     "cancell": "cancel", "labell": "label", "modell": "model", "aluminium": "aluminum",
 }
 _BRITISH_PREFIX = re.compile("^(" + "|".join(sorted(_BRITISH_PREFIXES, key=len, reverse=True)) + ")")
-# ... and whole words where the ending moves: metre(s), metred, metring -> meter(s), metered, metering.
-_BRITISH_WORDS = {"jewellery": "jewelry", "grey": "gray", "greyer": "grayer", "cheque": "check",
-                  "cheques": "checks", "ageing": "aging", "mould": "mold", "moulds": "molds"}
-for _british, _american in {
-    "metre": "meter", "kilometre": "kilometer", "centimetre": "centimeter", "millimetre": "millimeter",
-    "litre": "liter", "millilitre": "milliliter", "centre": "center", "epicentre": "epicenter",
-    "theatre": "theater", "fibre": "fiber", "tyre": "tire", "calibre": "caliber",
-}.items():
-    _BRITISH_WORDS.update({_british: _american, _british + "s": _american + "s",
-                           _british + "d": _american + "ed", _british[:-1] + "ing": _american + "ing"})
-for _british, _american in {"catalogue": "catalog", "dialogue": "dialog", "programme": "program",
-                            "defence": "defense", "licence": "license", "offence": "offense"}.items():
-    _BRITISH_WORDS.update({_british: _american, _british + "s": _american + "s"})
+
+
+def _british_words() -> dict[str, str]:
+    """Whole words where the ending moves: metre(s), metred, metring -> meter(s), metered, metering."""
+    words = {"jewellery": "jewelry", "grey": "gray", "greyer": "grayer", "cheque": "check",
+             "cheques": "checks", "ageing": "aging", "mould": "mold", "moulds": "molds"}
+    for british, american in {
+        "metre": "meter", "kilometre": "kilometer", "centimetre": "centimeter", "millimetre": "millimeter",
+        "litre": "liter", "millilitre": "milliliter", "centre": "center", "epicentre": "epicenter",
+        "theatre": "theater", "fibre": "fiber", "tyre": "tire", "calibre": "caliber",
+    }.items():
+        words.update({british: american, british + "s": american + "s",
+                      british + "d": american + "ed", british[:-1] + "ing": american + "ing"})
+    for british, american in {"catalogue": "catalog", "dialogue": "dialog", "programme": "program",
+                              "defence": "defense", "licence": "license", "offence": "offense"}.items():
+        words.update({british: american, british + "s": american + "s"})
+    return words
+
+
+_BRITISH_WORDS = _british_words()
 
 
 def _american_spelling(word: str) -> str:
@@ -265,7 +273,8 @@ def normalize(text: str, language: str | None = None) -> list[str]:
 
     Lower-cased, NFKC-folded (full-width digits become ASCII), accents on Latin letters dropped,
     punctuation removed, numbers as digits; in English also contractions made one form
-    ("here is" -> "heres", "won't" -> "will not") and British spellings made American. Latin words and digit runs inside Chinese text stay whole tokens.
+    ("here is" -> "heres", "won't" -> "will not") and British spellings made American. Latin
+    words and digit runs inside Chinese text stay whole tokens.
     """
     cjk = is_cjk_text(text, language)
     text = _fold_latin_accents(unicodedata.normalize("NFKC", text).lower())
