@@ -13,12 +13,9 @@ def create_renderer(settings):
 
 
 VERSION = "6"
-"""Bump when the same weights and inputs would give other frames (3: the stage's audio is
-decoded at 16 kHz with an anti-aliasing resampler instead of linear interpolation; 4: the fused
-GEGLU only at the first level (other fp16 rounding), and a crop whose face is not found again is
-masked at its centre instead of over the whole image; 5: GroupNorm by channel statistics in the
-UNet and the VAE decoder, and the shared first layers of the image branches (fp16 rounding);
-6: the audio attention in one kernel, rounded once instead of after each step)."""
+"""The renderer's output version, part of the render cache key: bump it whenever the same weights
+and inputs would give other frames (a change of numerics, such as another fp16 rounding order,
+audio decoding or face masking), so cached renders of the old code are not reused."""
 
 
 def engine_version(settings) -> str:

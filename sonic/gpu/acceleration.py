@@ -1,41 +1,37 @@
 """Speed settings for the Sonic GPU renderer, applied once per worker process.
 
 Each switch here computes the same function (checked by the benchmark: one UNet call stays within
-relative L2 2e-2 of an fp32 forward) and was kept only where it measured faster on an H100 or an
-H200; bench/RESULTS.md has the numbers.
+relative L2 2e-2 of an fp32 forward) and was kept only where it measured faster; bench/RESULTS.md
+has the numbers, with the card and date of each.
 
 - fused q/k/v projection of every self-attention (one GEMM instead of three);
-- channels-last convolution weights (cuDNN's NCHW<->NHWC transposes were 4 % of a compiled call),
-  the memory-efficient SDPA kernel for the frame-axis attention (25-token sequences) and a fused
-  Triton GEGLU (sonic/gpu/kernels.py) in the first level's feed-forwards only (320 features; on
-  wider ones cuBLAS + the compiled GELU is faster): together a compiled 512-px call 270.5 ->
-  259.3 ms on an H200 (284 -> 275 ms on an H100 with the GEGLU kernel everywhere);
+- channels-last convolution weights: cuDNN's fp16 convolutions run NHWC, so NCHW tensors cost a
+  transpose before and after every convolution;
+- the memory-efficient SDPA kernel for the frame-axis attention (25-token sequences, where it beats
+  flash and cuDNN);
+- a fused Triton GEGLU (sonic/gpu/kernels.py) in the first level's feed-forwards only (320
+  features): memory-bound there, so fusing the activation saves a round trip through memory; on
+  wider ones cuBLAS + the compiled GELU is faster;
 - GroupNorm from per-channel statistics (sonic/gpu/group_norm.py) wherever a channel has at least
   1,024 positions: inductor's own GroupNorm walks channels-last tensors with a stride and returns
-  them NCHW; this one reads them along the contiguous axis and keeps the layout (a compiled
-  512-px call 260.4 -> 251.2 ms on an H200; 1024 px 1291 -> 1232 ms);
+  them NCHW; this one reads them along the contiguous axis and keeps the layout;
 - the audio attention (32 audio tokens per frame) with its face mask, scale and CLIP sum in one
   Triton kernel (sonic/gpu/kernels.py) that reads the queries in the model's layout (no head
-  split / merge transposes): a compiled call 242.7 -> 237.6 ms at 512 px, 1192.4 -> 1177.1 ms at
-  1024 px on an H200 (A/B in one process; whole renders moved less than their run-to-run noise);
-- the same two for the VAE decoder (channels-last convolutions, GroupNorm by channel statistics):
-  an 8-frame chunk at 1024 px decodes in 340 ms instead of 492 ms on an H200 (channels-last alone:
-  489 ms; the GroupNorm makes the difference);
-- CUDA-graph replay of the diffusion loop's UNet calls (`CudaGraphCall`; a small gain at 512 px:
-  249.2 -> 245.7, 248.7 -> 248.1 and 238.4 -> 235.7 ms per call in three runs; at 1024 px, where
-  the GPU is busy throughout, within 1 % either way);
-- cuDNN attention before flash (H100, 512 px: eager UNet call 406 vs 420 ms; the level-0 spatial
-  attention 3.3 vs 5.2 ms);
-- regional `torch.compile` (UNet call 406 -> 288 ms at 512 px, 1813 -> 1385 ms at 1024 px; cold
-  compile 138 s per image size, 15 s in a later process with inductor's cache on disk; the VAE
-  decoder's blocks too: 125 frames decode in 1.7 s instead of 4.2 s, 114-161 s cold compile):
-  each SonicTransformer and each spatio-temporal ResNet block is compiled on its own. Blocks of
-  the same shape reuse one compiled graph, so a worker compiles ~20 small graphs instead of one
-  1,500-layer graph (138 s cold, against 238 s measured for a whole-model compile of the official
-  UNet), while the fusions that pay (GroupNorm + SiLU, GEGLU, the residual adds and the temporal
-  transposes) happen inside blocks. Compiling is optional (setting `sonic_compile`: `auto` = on
-  for CUDA, off on the CPU; `off`; or an inductor mode); the first render at each new image size
-  pays the compile.
+  split / merge transposes); the step is bound by memory traffic, not arithmetic;
+- the same channels-last and GroupNorm rewrites for the VAE decoder, where the GroupNorm makes most
+  of the difference;
+- CUDA-graph replay of the diffusion loop's UNet calls (`CudaGraphCall`): removes the launch gaps
+  between a call's kernels; a small gain at 512 px, about even at 1024 px, where the GPU is busy
+  throughout;
+- cuDNN attention before flash (faster for the UNet's spatial self-attention);
+- regional `torch.compile` of the UNet and the VAE decoder's blocks: each SonicTransformer and
+  each spatio-temporal ResNet block is compiled on its own. Blocks of the same shape reuse one
+  compiled graph, so a worker compiles ~20 small graphs instead of one 1,500-layer graph (a
+  cold compile shorter than a whole-model compile's), while the fusions that pay (GroupNorm + SiLU,
+  GEGLU, the residual adds and the temporal transposes) happen inside blocks. Compiling is
+  optional (setting `sonic_compile`: `auto` = on for CUDA, off on the CPU; `off`; or an inductor
+  mode); the first render at each new image size pays the compile (much less in a later process
+  that finds inductor's cache on disk).
 """
 
 from __future__ import annotations
@@ -53,7 +49,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Acceleration:
-    """What `accelerate` does to the models; the defaults are the measured best on an H100 / H200."""
+    """What `accelerate` does to the models; the defaults are the fastest combination measured
+    (bench/RESULTS.md)."""
 
     fuse_qkv: bool = True
     compile_mode: str | None = "default"        # None: eager; else a torch.compile mode
@@ -97,8 +94,8 @@ def set_attention_backend(name: str) -> None:
 def to_channels_last(model: torch.nn.Module) -> int:
     """Store convolution weights channels-last (NDHWC for the temporal 3-D convolutions); returns
     how many. cuDNN's fp16 convolutions run NHWC: with NCHW tensors every convolution transposes
-    its input and output (4 % of a compiled UNet call at 512 px). A convolution whose weight is
-    channels-last returns channels-last, so the layout then carries through the network."""
+    its input and output. A convolution whose weight is channels-last returns channels-last, so
+    the layout then carries through the network."""
     count = 0
     for module in model.modules():
         if isinstance(module, torch.nn.Conv2d):
@@ -174,7 +171,8 @@ def rewrite_unet(models: Any, options: Acceleration) -> None:
 
 def rewrite_vae_decoder(models: Any, options: Acceleration) -> None:
     """The exact rewrites of `options` for the VAE decoder, applied in place: CUDA only, and only
-    when the decoder is compiled (the GroupNorm rewrite only pays there; measured only that way)."""
+    when the decoder is compiled (the GroupNorm rewrite only pays inside compiled code, and the
+    rewrites were benchmarked only that way)."""
     from sonic.gpu.group_norm import use_channel_stats_group_norm
 
     if (models.device.type == "cuda" and options.vae_decoder_rewrites
@@ -202,15 +200,15 @@ class CudaGraphCall:
     """Calls `fn` by replaying a CUDA graph of it, captured on the first call after each `clear()`.
 
     Why: a compiled UNet call launches a few thousand kernels one by one; a graph replays them
-    with one launch, so the GPU does not wait for Python between them (on an H200 a 512-px call
-    replays in 235.7-248.1 ms against 238.4-249.2 ms launched; at 1024 px the two are within 1 %).
-    The first call runs `fn` itself (compiling and autotuning, outside any capture) and returns
-    that result; it then captures the call (the CPU records it while the GPU waits). Later calls
-    with the same signature (tensor shapes and dtypes, the other arguments' values) copy their
-    inputs into the captured ones and replay; any other signature calls `fn` directly. The graph
-    holds one call's activations until `clear()`: the diffusion loop clears it after each render,
-    before the VAE decode needs the memory. If a capture fails, a warning is logged and every
-    later call goes to `fn` directly (only speed is lost).
+    with one launch, so the GPU does not wait for Python between them (a small gain at 512 px,
+    none at 1024 px, where the GPU is busy throughout; bench/RESULTS.md). The first call runs
+    `fn` itself (compiling and autotuning, outside any capture) and returns that result; it then
+    captures the call (the CPU records it while the GPU waits). Later calls with the same
+    signature (tensor shapes and dtypes, the other arguments' values) copy their inputs into the
+    captured ones and replay; any other signature calls `fn` directly. The graph holds one call's
+    activations until `clear()`: the diffusion loop clears it after each render, before the VAE
+    decode needs the memory. If a capture fails, a warning is logged and every later call goes to
+    `fn` directly (only speed is lost).
 
     A replayed result is the graph's own output buffer, overwritten by the next replay: use or
     copy it first (the diffusion loop converts it to fp32 at once)."""

@@ -1,13 +1,12 @@
 """GroupNorm computed from per-channel statistics: the same function, fast on channels-last tensors.
 
 Why: the UNet's activations are channels-last on CUDA (NHWC, NDHWC in the temporal ResNet
-blocks; see `acceleration.to_channels_last`). GroupNorm reduces over each group of
-channels and every position, which in that layout is a strided walk (ten contiguous channels, then a
-jump of a whole row), and inductor's GroupNorm ran there at a fraction of the memory bandwidth and
-handed back an NCHW tensor, which the next convolution transposes again (GroupNorm + SiLU, compiled,
-on one 3 x 320 x 25 x 64 x 64 fp16 tensor on an H200: 1.07 ms, 0.35 ms this way). Reducing per
-channel first is a reduction along the contiguous axis for every position (what GPUs do well);
-the groups then combine 32 x C/32 numbers:
+blocks; see `acceleration.to_channels_last`). GroupNorm reduces over each group of channels and
+every position, which in that layout is a strided walk (ten contiguous channels, then a jump of a
+whole row), and inductor's GroupNorm runs there at a fraction of the memory bandwidth and hands
+back an NCHW tensor, which the next convolution transposes again (bench/RESULTS.md has the
+timings). Reducing per channel first is a reduction along the contiguous axis for every position
+(what GPUs do well); the groups then combine 32 x C/32 numbers:
 
     group mean     = mean of its channels' means                 (all channels count the same)
     group variance = mean of its channels' variances + variance of its channels' means
@@ -15,7 +14,7 @@ the groups then combine 32 x C/32 numbers:
 (the law of total variance: exact, and as stable as the per-channel Welford variances it starts
 from). The normalisation is then one multiply-add per element, `x * scale[c] + shift[c]`, which
 `torch.compile` fuses with the SiLU that follows. Only inside compiled code: run eagerly, each of
-those steps would write a full fp32 tensor (about three times the memory traffic of PyTorch's
+those steps would write a full fp32 tensor (several times the memory traffic of PyTorch's
 kernel), so uncompiled calls (no `sonic_compile`, the UNet's last GroupNorm outside the compiled
 blocks) keep PyTorch's kernel.
 """
@@ -50,9 +49,9 @@ def group_norm_by_channel(x: torch.Tensor, num_groups: int, weight: torch.Tensor
 
 
 # Below this many positions per channel (H x W, or frames x H x W) PyTorch's own kernel is faster:
-# a per-channel reduction over few elements leaves most of the GPU idle (H200, compiled, fp16:
-# 75 x 1280 x 16 x 16 took 0.22 ms this way against 0.14 ms; 75 x 640 x 32 x 32 0.17 ms both ways;
-# the larger spatial maps and the temporal ones of levels 0-2 were faster this way: bench/RESULTS.md).
+# a per-channel reduction over few elements leaves most of the GPU idle. In the benchmark the
+# 16 x 16 spatial maps were slower this way, the 32 x 32 ones about even, and the larger spatial
+# maps and all temporal ones of levels 0-2 faster (bench/RESULTS.md).
 MIN_POSITIONS = 1024
 
 

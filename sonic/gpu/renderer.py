@@ -140,7 +140,7 @@ class StageRenderer:
         """Compile for each of `settings.sonic_warmup_sizes` now, not in a job: two diffusion steps
         over 2 s of silence at that size, with a face box (the shapes and code paths a job takes:
         the second step replays the CUDA graph the first one captured).
-        Returns the seconds per size (minutes cold, ~15 s from the on-disk compile cache)."""
+        Returns the seconds per size (minutes cold, much less from the on-disk compile cache)."""
         from sonic.params import RenderParams
 
         seconds = {}
@@ -215,7 +215,8 @@ def create_renderer(settings: Any) -> StageRenderer:
     import os
 
     # torch.compile's kernels on disk beside the data, not in /tmp: a restarted worker (or a new
-    # container with the data volume) compiles in ~15 s instead of ~2-3 min (bench/RESULTS.md)
+    # container with the data volume) then loads most of them instead of compiling them again,
+    # a fraction of the cold compile time (bench/RESULTS.md)
     cache = Path(settings.data_dir) / "compile-cache"
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
     os.environ.setdefault("TRITON_CACHE_DIR", str(cache / "triton"))    # our own Triton kernel too

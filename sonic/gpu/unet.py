@@ -15,7 +15,7 @@ what Sonic changes and what costs time:
   instead of once per pixel (the official code repeats them H*W times). Both are exact rewrites;
 - the diffusion loop's "image + silence" and "image + audio" branches are equal until the first
   audio attention, so with `last_branch_differs_only_in_audio` those first layers run once for
-  both (exact; 1258 -> 1228 ms per 1024-px call on an H200).
+  both (exact; it saves their cost for one of the three branches).
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ class SonicUNet(UNetSpatioTemporalConditionModel):
         CLIP embeddings and time ids equal the branch's before it (only its audio tokens differ, as
         in the pipeline's "image + silence" / "image + audio" pair). The layers before the first
         audio attention (input convolution, first ResNet, first spatial self-attention) then run
-        for one branch fewer (2.4 % less time per 1024-px call); the result is the same."""
+        for one branch fewer; the result is the same."""
         batch, frames = sample.shape[:2]
         if last_branch_differs_only_in_audio and (batch < 2 or not getattr(self.down_blocks[0], "attentions", None)):
             raise ValueError("last_branch_differs_only_in_audio needs at least 2 branches and a first "
