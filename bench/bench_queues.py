@@ -104,7 +104,7 @@ def bench_distributed(args, workdir: Path) -> None:
     from factory.settings import Settings
     from factory.store import JobStore
     from queues.broker import enqueue_stage
-    from queues.executor import StageExecutor
+    from factory.executor import StageExecutor
     from queues.topology import QueueConfig, all_queue_names
     from test_queues_stages import DIGEST_STAGES, EXTRA_STAGES, extra_stages_env
 

@@ -5,19 +5,19 @@
     curl localhost:8000/jobs/JOB_ID
     curl -o me.mp4 localhost:8000/jobs/JOB_ID/files/video
 
-Embedded mode: jobs run one at a time in a background thread of this process (renders are
-CPU-bound; running two at once only makes both slower). Distributed mode (``amqp_url`` set):
-``submit`` enqueues the job for the workers and this process only reads the store.
+Jobs are submitted and changed through ``JobService`` (its dispatcher runs them in this
+process or hands them to queue workers); a request the job's state does not allow answers 409
+with the reason.
 """
 
 
+import contextlib
 import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from factory.background import BackgroundJobs
 from factory.service import JobService
 from factory.settings import Settings
 
@@ -26,9 +26,16 @@ def create_app(settings: Settings | None = None):
     from fastapi import FastAPI, File, Form, HTTPException, UploadFile
     from fastapi.responses import FileResponse
 
+    from factory.lifecycle import TransitionRefused
+
     service = JobService(settings or Settings.load())
-    background = BackgroundJobs(service)  # embedded mode: one job at a time, crashes recorded
-    app = FastAPI(title="Talking-video factory", version="0.1.0")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        service.close()  # a stage running here is stopped; its job is left to resume
+
+    app = FastAPI(title="Talking-video factory", version="0.1.0", lifespan=lifespan)
 
     def save_upload(upload: UploadFile, folder: Path) -> Path:
         path = folder / Path(upload.filename or "upload").name
@@ -38,7 +45,7 @@ def create_app(settings: Settings | None = None):
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"ok": True, "mode": "distributed" if service.settings.distributed else "embedded"}
+        return {"ok": True, "mode": service.dispatcher.mode}
 
     @app.post("/jobs", status_code=202)
     def submit(
@@ -73,8 +80,6 @@ def create_app(settings: Settings | None = None):
                 )
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
-        if job.next_stage and not service.settings.distributed:
-            background.start(job.id)
         return service.describe(job.id)
 
     @app.get("/jobs")
@@ -88,8 +93,37 @@ def create_app(settings: Settings | None = None):
         except KeyError:
             raise HTTPException(404, f"no job {job_id}") from None
         # How far the running stage has got (embedded mode; workers report through the store).
-        data["progress"] = {stage: {"fraction": p.fraction, "note": p.note} for stage, p in background.progress(job_id).items()}
+        data["progress"] = {stage: {"fraction": p.fraction, "note": p.note} for stage, p in service.dispatcher.progress(job_id).items()}
         return data
+
+    def change(job_id: str, request: str, *args: Any) -> dict[str, Any]:
+        try:
+            getattr(service, request)(job_id, *args)
+        except KeyError:
+            raise HTTPException(404, f"no job {job_id}") from None
+        except TransitionRefused as exc:
+            raise HTTPException(409, str(exc)) from None
+        return service.describe(job_id)
+
+    @app.post("/jobs/{job_id}/approve")
+    def approve(job_id: str) -> dict[str, Any]:
+        return change(job_id, "approve")
+
+    @app.post("/jobs/{job_id}/reject")
+    def reject(job_id: str, note: str = Form(..., description="Why: stored on the job")) -> dict[str, Any]:
+        return change(job_id, "reject", note)
+
+    @app.post("/jobs/{job_id}/cancel")
+    def cancel(job_id: str) -> dict[str, Any]:
+        return change(job_id, "cancel")
+
+    @app.post("/jobs/{job_id}/resume")
+    def resume(job_id: str) -> dict[str, Any]:
+        return change(job_id, "resume")
+
+    @app.post("/jobs/{job_id}/retry")
+    def retry(job_id: str) -> dict[str, Any]:
+        return change(job_id, "retry")
 
     @app.get("/jobs/{job_id}/files/{name}")
     def download(job_id: str, name: str):
@@ -103,5 +137,4 @@ def create_app(settings: Settings | None = None):
         return FileResponse(service.artifacts.fetch(artifact), filename=f"{job_id}-{name}{Path(artifact).suffix}")
 
     app.state.service = service
-    app.state.background = background
     return app

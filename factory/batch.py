@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from factory.payloads import PRODUCT_FIELDS, WriterRequest
+
 
 @dataclass
 class BatchRow:
@@ -30,6 +32,7 @@ class BatchRow:
     language: str = "en"
     script: str | None = None
     writer_request: dict[str, Any] | None = None
+    """``WriterRequest.to_value()``, as ``JobService.submit`` takes it."""
     problem: str | None = None
     """Why the row cannot become a job (reported; other rows go on)."""
 
@@ -66,16 +69,12 @@ def plan_rows(rows: list[dict[str, Any]], default_image: Path | None, language: 
         elif row.get("script"):
             item.script = str(row["script"])
         elif row.get("topic"):
-            item.writer_request = {"use_case": "topic", "topic": row["topic"], "summary": row.get("summary", ""),
-                                   "language": lang, "target_seconds": target}
+            item.writer_request = WriterRequest.for_topic(row["topic"], row.get("summary"), lang, target).to_value()
         elif any(k in row for k in ("name", "features", "price")):
-            features = row.get("features") or []
-            if isinstance(features, str):
-                features = [f.strip() for f in features.split(";") if f.strip()]
-            product = {k: row[k] for k in ("name", "price", "promotion", "currency") if row.get(k)}
-            product["features"] = features
+            # Only the product's columns: the row also holds image, language, seconds...
             # A row without a name still becomes a job: the writer refuses it with its own message.
-            item.writer_request = {"use_case": "product", "product": product, "language": lang, "target_seconds": target}
+            product = {k: row[k] for k in PRODUCT_FIELDS if k in row}
+            item.writer_request = WriterRequest.for_product(product, lang, target).to_value()
         else:
             item.problem = "nothing to say: the row needs a script, a topic or a product name"
         planned.append(item)

@@ -36,6 +36,8 @@ class LazyGroup(click.Group):
         return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS_WITH_RENDER_OPTIONS:
+            add_render_options(super().get_command(ctx, name))
         if name in LAZY_COMMANDS:
             module, attr = LAZY_COMMANDS[name].split(":")
             try:
@@ -105,43 +107,52 @@ class ProgressPrinter:
 
         return report
 
-    def stage_done(self, outcome) -> None:
+    def progress(self, stage: str, progress) -> None:
+        self.for_stage(stage)(progress.fraction, progress.note)
+
+    def stage_done(self, run) -> None:
+        """One line per finished stage run (``factory.store.StageRun``)."""
         if self.tty:
             click.echo("\r" + " " * 100 + "\r", nl=False, err=True)
-        mark = {"done": "✓", "cached": "✓", "failed": "✗", "review": "⚑", "rerun": "↺", "error": "!"}.get(outcome.status, "·")
-        extra = " (cache hit)" if outcome.status == "cached" else ""
-        if outcome.error:
-            extra += f" — {outcome.error}"
-        click.echo(f"{mark} {outcome.stage:<8} {outcome.seconds:6.2f} s{extra}", err=True)
+        mark = {"done": "✓", "cached": "✓", "failed": "✗", "review": "⚑", "rerun": "↺", "error": "!",
+                "interrupted": "!"}.get(run.status, "·")
+        extra = " (cache hit)" if run.status == "cached" else ""
+        if run.error and run.status not in ("done", "cached"):
+            extra += f" — {run.error.splitlines()[0]}"  # the reason; a traceback stays in the log
+        click.echo(f"{mark} {run.stage:<8} {run.seconds or 0.0:6.2f} s{extra}", err=True)
 
 
 # --- make ----------------------------------------------------------------------------------
 
-def render_options(f):
-    """One CLI option per render parameter, with the help text and range that
-    ``sonic.params.RenderParams`` declares (the single definition of those parameters)."""
-    import dataclasses
+COMMANDS_WITH_RENDER_OPTIONS = ("make", "batch")
 
-    from sonic.params import RenderParams
 
-    options = []
-    for field in dataclasses.fields(RenderParams):
-        low, high = field.metadata["range"]
-        name = "--" + field.name.replace("_", "-")
-        help_text = field.metadata["help"]
-        if field.type in (bool, "bool"):
-            options.append(click.option(name, is_flag=True, default=None, help=help_text))
-        elif low is not None:
-            kind = click.IntRange(low, high) if field.type in (int, "int") else click.FloatRange(low, high)
-            options.append(click.option(name, type=kind, help=help_text))
+def add_render_options(command: click.Command) -> None:
+    """One option per render parameter, as the render stage declares them (``Stage.params``):
+    added when the command is first looked up, so importing the CLI loads no stage package."""
+    if getattr(command, "has_render_options", False):
+        return
+    from factory.stages import get_stage
+
+    for spec in get_stage("render").params:
+        name = "--" + spec.name.replace("_", "-")
+        if spec.kind is bool:
+            option = click.Option([name], is_flag=True, default=None, help=spec.help)
+        elif spec.choices:
+            option = click.Option([name], type=click.Choice(list(spec.choices)), help=spec.help)
+        elif spec.low is not None:
+            kind = click.IntRange(spec.low, spec.high) if spec.kind is int else click.FloatRange(spec.low, spec.high)
+            option = click.Option([name], type=kind, help=spec.help)
         else:
-            options.append(click.option(name, type=int if field.type in (int, "int") else float, help=help_text))
-    from sonic.stage import RENDERERS   # light: the registry, not the renderers
+            option = click.Option([name], type=spec.kind, help=spec.help)
+        option.render_option = True
+        command.params.append(option)
+    command.has_render_options = True
 
-    options.append(click.option("--renderer", type=click.Choice(list(RENDERERS)), help="cpu (built in) or sonic (GPU, official weights)."))
-    for option in reversed(options):
-        f = option(f)
-    return f
+
+def render_values(options: dict) -> dict:
+    """The render parameters the editor gave, out of all of a command's options."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 @cli.command()
@@ -156,7 +167,6 @@ def render_options(f):
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False), help="The portrait photo (JPEG/PNG/WebP).")
 @click.option("--voice", help="Piper voice: a path to a .onnx voice file (default: the bundled en_US voice).")
 @click.option("--language", default="en", show_default=True, type=click.Choice(["en", "zh"]))
-@render_options
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the MP4 (default: out/<job id>.mp4).")
 @click.option("--no-cache", is_flag=True, help="Run every stage afresh even if the same work was done before.")
 @click.option("--no-check", is_flag=True, help="Skip the QA stage (Whisper transcript + lip-sync score).")
@@ -166,68 +176,72 @@ def render_options(f):
 def make(ctx: click.Context, script_text, script_file, audio, topic, summary, source_file, product_file, target_seconds,
          image, voice, language, out, no_cache, no_check, wait, as_json, **render) -> None:
     """Render one talking video."""
-    writer_request = _writer_request(topic, summary, source_file, product_file, target_seconds, language)
-    if script_file:
-        script_text = Path(script_file).read_text(encoding="utf-8")
+    from factory.script_text import ScriptTextError, read_script_file
+
+    try:
+        writer_request = _writer_request(topic, summary, source_file, product_file, target_seconds, language)
+        if script_file:
+            script_text = read_script_file(script_file)
+    except ScriptTextError as exc:
+        raise click.BadParameter(str(exc)) from None
     given = [x is not None for x in (script_text, audio, writer_request)]
     if sum(given) != 1:
         raise click.UsageError("give exactly one of --script/--script-file, --audio, --topic, --source-file or --product-file")
 
-    params = {k: v for k, v in render.items() if v is not None}
-    params["language"] = language
-    if voice:
-        params["voice"] = voice
-
-    service = open_service(ctx)
-    if no_cache and service.settings.distributed:
-        raise click.UsageError("--no-cache works in embedded mode only: workers decide caching in distributed mode")
-    job = service.submit(
-        image=image, script=script_text, audio=audio, writer_request=writer_request, params=params,
-        check=False if no_check else None,
-    )
-    click.echo(f"job {job.id}: {' → '.join(job.plan)}", err=True)
-    printer = ProgressPrinter()
-    if job.next_stage and service.settings.distributed:
-        if not wait:
+    params = job_params(render_values(render), language=language, voice=voice)
+    with open_service(ctx) as service:
+        try:
+            job = service.submit(image=image, script=script_text, audio=audio, writer_request=writer_request,
+                                 params=params, check=False if no_check else None, use_cache=not no_cache)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        click.echo(f"job {job.id}: {' → '.join(job.plan)}", err=True)
+        if not wait and not service.dispatcher.needs_this_process:
             click.echo(job.id)
             return
-        job = _follow(service, job.id, printer)
-    elif job.next_stage:
-        job = service.run(job.id, use_cache=not no_cache, on_stage=printer.stage_done, progress_for=printer.for_stage)
-    _finish(service, job, out, as_json)
+        job = _follow(service, job.id)
+        _finish(service, job, out, as_json)
+
+
+def job_params(render: dict, *, language: str, voice: str | None) -> dict:
+    from factory.job_params import build_job_params
+
+    try:
+        return build_job_params(render, language=language, voice=voice)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _writer_request(topic, summary, source_file, product_file, target_seconds, language):
+    from factory.payloads import WriterRequest
+    from factory.script_text import read_script_file
+
     if topic is not None:
-        return {"use_case": "topic", "topic": topic, "summary": summary or "", "language": language, "target_seconds": target_seconds}
+        return WriterRequest.for_topic(topic, summary, language, target_seconds).to_value()
     if source_file:
-        text = Path(source_file).read_text(encoding="utf-8")
-        return {"use_case": "policy", "source": text, "language": language, "target_seconds": target_seconds}
+        return WriterRequest.for_policy(read_script_file(source_file), language, target_seconds).to_value()
     if product_file:
         try:
-            row = json.loads(Path(product_file).read_text(encoding="utf-8"))
+            row = json.loads(read_script_file(product_file))
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--product-file") from None
-        return {"use_case": "product", "product": row, "language": language, "target_seconds": target_seconds}
+        if not isinstance(row, dict):
+            raise click.BadParameter('must be one JSON object: {"name": ..., "features": [...], "price": ...}',
+                                     param_hint="--product-file")
+        return WriterRequest.for_product(row, language, target_seconds).to_value()
     return None
 
 
-def _follow(service, job_id: str, printer: ProgressPrinter):
-    """Distributed mode: poll the job store and print each stage as workers finish it."""
-    from factory.runner import Outcome
-    from factory.store import JobStatus
-
-    seen = 0
-    while True:
+def _follow(service, job_id: str, printer: ProgressPrinter | None = None):
+    """Follow the job until it stops, one line per stage; Ctrl-C stops it here (resumable)."""
+    printer = printer or ProgressPrinter()
+    try:
+        return service.follow(job_id, on_run=printer.stage_done, on_progress=printer.progress)
+    except KeyboardInterrupt:
+        service.close()  # a stage running in this process is stopped; the job can be resumed
         job = service.get(job_id)
-        runs = [r for r in service.runs(job_id) if r.finished_at]
-        for r in runs[seen:] if printer else []:
-            first_line = (r.error or "").splitlines()[0] if r.error else None  # never a traceback
-            printer.stage_done(Outcome(job_id, r.stage, r.status, seconds=r.seconds or 0.0, error=None if r.status in ("done", "cached") else first_line))
-        seen = len(runs)
-        if job.status in JobStatus.FINAL:
-            return job
-        time.sleep(0.5)
+        click.echo(f"\n! job {job_id} {job.status}; go on with: factory jobs resume {job_id}", err=True)
+        sys.exit(130)
 
 
 def _finish(service, job, out: str | None, as_json: bool) -> None:
@@ -244,8 +258,10 @@ def _finish(service, job, out: str | None, as_json: bool) -> None:
         return
     if as_json:
         click.echo(json.dumps(service.describe(job.id), indent=2))
-    label = {"needs_review": "held for review", "failed": "failed", "dead": "gave up"}.get(job.status, job.status)
-    click.echo(f"✗ job {job.id} {label}: {job.error}", err=True)
+    label = {"needs_review": "held for review", "failed": "failed", "dead": "gave up", "cancelled": "was cancelled",
+             "interrupted": "was interrupted"}.get(job.status, job.status)
+    hint = f" (go on with: factory jobs resume {job.id})" if job.status in (JobStatus.INTERRUPTED, JobStatus.QUEUED) else ""
+    click.echo(f"✗ job {job.id} {label}: {job.error}{hint}", err=True)
     sys.exit(2 if job.status == JobStatus.NEEDS_REVIEW else 1)
 
 
@@ -275,7 +291,6 @@ def demo(ctx: click.Context, out: str, no_cache: bool) -> None:
 @click.option("--language", default="en", show_default=True, type=click.Choice(["en", "zh"]))
 @click.option("--seconds", "target_seconds", type=click.FloatRange(5, 300), help="Target length for rows the LLM writes.")
 @click.option("--voice", help="Piper voice (.onnx path) for every row.")
-@render_options
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Copy each published video here as <row>-<job id>.mp4.")
 @click.option("--no-check", is_flag=True, help="Skip the QA stage.")
 @click.option("--wait/--no-wait", default=True, help="Distributed mode: follow the batch until every job ends.")
@@ -296,44 +311,41 @@ def batch(ctx: click.Context, rows, image, language, target_seconds, voice, out_
         planned = plan_rows(read_rows(rows), Path(image) if image else None, language, target_seconds, Path(rows).parent)
     except (ValueError, KeyError) as exc:
         raise click.ClickException(f"cannot read {rows}: {exc}") from None
-    params = {k: v for k, v in render.items() if v is not None}
-    params["language"] = language
-    if voice:
-        params["voice"] = voice
-    service = open_service(ctx)
-    batch_id = f"batch-{new_job_id()}"
-    jobs: list[tuple[int, str]] = []
-    rates: dict[str, float | None] = {}   # the voice's measured speaking rate, one query per language
-    for row in planned:
-        if row.problem:
-            click.echo(f"row {row.number}: skipped — {row.problem}", err=True)
-            continue
-        if row.writer_request and not row.writer_request.get("speaking_rate"):
-            if row.language not in rates:
-                rates[row.language] = service.measured_speaking_rate(params, row.language)
-            row.writer_request["speaking_rate"] = rates[row.language]
-        job = service.submit(image=row.image, script=row.script, writer_request=row.writer_request,
-                             params={**params, "language": row.language}, check=False if no_check else None, batch=batch_id)
-        jobs.append((row.number, job.id))
-    click.echo(f"{batch_id}: {len(jobs)} job(s) from {len(planned)} row(s)", err=True)
+    params = job_params(render_values(render), language=language, voice=voice)
+    with open_service(ctx) as service:
+        batch_id = f"batch-{new_job_id()}"
+        jobs: list[tuple[int, str]] = []
+        rates: dict[str, float | None] = {}   # the voice's measured speaking rate, one query per language
+        for row in planned:
+            if row.problem:
+                click.echo(f"row {row.number}: skipped — {row.problem}", err=True)
+                continue
+            if row.writer_request and not row.writer_request.get("speaking_rate"):
+                if row.language not in rates:
+                    rates[row.language] = service.measured_speaking_rate(params, row.language)
+                row.writer_request["speaking_rate"] = rates[row.language]
+            job = service.submit(image=row.image, script=row.script, writer_request=row.writer_request,
+                                 params={**params, "language": row.language}, check=False if no_check else None, batch=batch_id)
+            jobs.append((row.number, job.id))
+        click.echo(f"{batch_id}: {len(jobs)} job(s) from {len(planned)} row(s)", err=True)
 
-    if service.settings.distributed and not wait:
-        click.echo(batch_id)
-        return
-    counts: dict[str, int] = {}
-    for index, (number, job_id) in enumerate(jobs, start=1):
-        if service.settings.distributed:
-            job = _follow(service, job_id, None)
-        else:
-            job = service.get(job_id)
-            if job.next_stage:
-                job = service.run(job_id)
-        counts[job.status] = counts.get(job.status, 0) + 1
-        where = ""
-        if job.status == JobStatus.PUBLISHED and out_dir:
-            where = " → " + str(service.export(job_id, "video", Path(out_dir) / f"{number:04d}-{job_id}.mp4"))
-        reason = f": {job.error}" if job.error else ""
-        click.echo(f"[{index}/{len(jobs)}] row {number} job {job_id} {job.status}{where}{reason}", err=True)
+        if not wait and not service.dispatcher.needs_this_process:
+            click.echo(batch_id)
+            return
+        counts: dict[str, int] = {}
+        for index, (number, job_id) in enumerate(jobs, start=1):
+            try:
+                job = service.follow(job_id)
+            except KeyboardInterrupt:
+                service.close()
+                click.echo(f"\n! batch {batch_id} stopped; resume its jobs with: factory jobs resume ID", err=True)
+                sys.exit(130)
+            counts[job.status] = counts.get(job.status, 0) + 1
+            where = ""
+            if job.status == JobStatus.PUBLISHED and out_dir:
+                where = " → " + str(service.export(job_id, "video", Path(out_dir) / f"{number:04d}-{job_id}.mp4"))
+            reason = f": {job.error}" if job.error else ""
+            click.echo(f"[{index}/{len(jobs)}] row {number} job {job_id} {job.status}{where}{reason}", err=True)
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     click.echo(f"{batch_id}: {summary or 'nothing to do'}", err=True)
     click.echo(batch_id)
@@ -350,12 +362,12 @@ def jobs() -> None:
 
 
 @jobs.command("list")
-@click.option("--status", type=click.Choice(["queued", "running", "published", "failed", "needs_review", "dead"]), help="Only jobs with this status.")
+@click.option("--status", type=click.Choice(["queued", "running", "interrupted", "needs_review", "failed", "dead", "cancelled", "published"]), help="Only jobs with this status.")
 @click.option("--batch", help="Only jobs of this batch.")
 @click.option("--limit", default=20, show_default=True)
 @click.pass_context
 def jobs_list(ctx: click.Context, status: str | None, batch: str | None, limit: int) -> None:
-    """The newest jobs: id, created, status, next stage, error."""
+    """The newest jobs: id, created, status, next stage, and the whole reason when there is one."""
     service = open_service(ctx)
     rows = service.list(limit=limit, status=status, batch=batch)
     if not rows:
@@ -363,8 +375,9 @@ def jobs_list(ctx: click.Context, status: str | None, batch: str | None, limit: 
         return
     for job in rows:
         where = job.next_stage or "-"
-        note = (job.error or "")[:60]
-        click.echo(f"{job.id}  {job.created_at:%Y-%m-%d %H:%M}  {job.status:<12} next={where:<8} {note}")
+        click.echo(f"{job.id}  {job.created_at:%Y-%m-%d %H:%M}  {job.status:<12} next={where:<8}")
+        if job.error:
+            click.echo(f"    {job.error}")
 
 
 @jobs.command("show")
@@ -400,17 +413,30 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
         click.echo(f"  {r.stage:<8} attempt {r.attempt}  {r.status:<7} {r.seconds or 0:7.2f} s{err}")
 
 
+def _request(ctx: click.Context, job_id: str, change: str, *args) -> None:
+    """Ask the service for one of the lifecycle's requests; a refusal is a plain sentence."""
+    from factory.lifecycle import TransitionRefused
+
+    with open_service(ctx) as service:
+        try:
+            job = getattr(service, change)(job_id, *args)
+        except KeyError as exc:
+            raise click.ClickException(str(exc.args[0])) from None
+        except TransitionRefused as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"job {job.id}: {job.status}", err=True)
+        if job.status not in ("queued", "running") or not service.dispatcher.needs_this_process:
+            return
+        # embedded: the stages run in this process, so follow the job until it stops
+        _finish(service, _follow(service, job.id), None, False)
+
+
 @jobs.command("approve")
 @click.argument("job_id")
 @click.pass_context
 def jobs_approve(ctx: click.Context, job_id: str) -> None:
     """Release a job held for review (it is then published, or runs on)."""
-    service = open_service(ctx)
-    try:
-        job = service.approve(job_id)
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"job {job.id}: {job.status}")
+    _request(ctx, job_id, "approve")
 
 
 @jobs.command("reject")
@@ -419,12 +445,31 @@ def jobs_approve(ctx: click.Context, job_id: str) -> None:
 @click.pass_context
 def jobs_reject(ctx: click.Context, job_id: str, reason: str) -> None:
     """Reject a job held for review."""
-    service = open_service(ctx)
-    try:
-        job = service.reject(job_id, reason)
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"job {job.id}: {job.status}")
+    _request(ctx, job_id, "reject", reason)
+
+
+@jobs.command("cancel")
+@click.argument("job_id")
+@click.pass_context
+def jobs_cancel(ctx: click.Context, job_id: str) -> None:
+    """Stop a job that is queued, running, interrupted or waiting for review."""
+    _request(ctx, job_id, "cancel")
+
+
+@jobs.command("resume")
+@click.argument("job_id")
+@click.pass_context
+def jobs_resume(ctx: click.Context, job_id: str) -> None:
+    """Go on with an interrupted job at the stage it had reached."""
+    _request(ctx, job_id, "resume")
+
+
+@jobs.command("retry")
+@click.argument("job_id")
+@click.pass_context
+def jobs_retry(ctx: click.Context, job_id: str) -> None:
+    """Run a failed or dead job again from the stage that stopped it."""
+    _request(ctx, job_id, "retry")
 
 
 # --- doctor --------------------------------------------------------------------------------

@@ -104,12 +104,34 @@ def decode_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.n
     samples = np.concatenate(chunks).astype(np.float32)
     if samples.size == 0:
         raise MediaError(f"The audio file {path.name} contains no sound.")
+    finite = np.isfinite(samples)
+    if not finite.all():
+        # Float WAVs can carry NaN/inf samples (a faulty export or effect plug-in). They are no
+        # sound at all, so they become silence: the editor gets the recording with its broken
+        # stretches quiet, instead of NaN loudness, a garbage 16-bit cast or a failed job. Only a
+        # file with nothing else in it is refused.
+        if not finite.any():
+            raise MediaError(
+                f"The audio file {path.name} contains no usable sound: none of its samples is a "
+                f"number (the file is damaged or was exported wrongly). Export it again and re-upload it."
+            )
+        samples = np.where(finite, samples, np.float32(0.0))
     return samples, int(rate)
 
 
+def _finite(samples: np.ndarray) -> np.ndarray:
+    """``samples`` with NaN/inf replaced by 0 (silence), as ``decode_audio`` does; no copy when
+    every sample is already a number."""
+    samples = np.asarray(samples)
+    if np.isfinite(samples).all():
+        return samples
+    return np.where(np.isfinite(samples), samples, 0).astype(samples.dtype, copy=False)
+
+
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
-    """Write mono float samples as 16-bit PCM WAV."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    """Write mono float samples as 16-bit PCM WAV (NaN/inf samples are written as silence:
+    casting them to int16 is undefined)."""
+    pcm = (np.clip(_finite(samples), -1.0, 1.0) * 32767.0).astype("<i2")
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -127,8 +149,9 @@ def frame_energy(samples: np.ndarray, sample_rate: int, n_frames: int, fps: int 
     """Speech energy per video frame: RMS in dB over each frame's window, floored at -60 dB.
 
     Shared by the renderer (mouth from audio when no phoneme timing exists) and the lip-sync
-    check, so both see the speech the same way.
+    check, so both see the speech the same way. NaN/inf samples count as silence.
     """
+    samples = _finite(samples)
     hop = sample_rate / fps
     out = np.empty(n_frames, dtype=np.float32)
     for i in range(n_frames):

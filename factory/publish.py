@@ -4,11 +4,15 @@ With ``review_required`` set, every job stops here until an editor approves it (
 stages it ran), then this stage runs again and publishes. Publishing is idempotent: the target name is the job id, so a redelivered message rewrites the
 same file, and the runner marks the job ``published`` exactly once (in the same transaction
 that finishes this stage).
+
+Writes values["published"] (``factory.payloads.Published``: the file URL of the video and of each
+subtitle file) and values["published_url"] (the video's URL alone).
 """
 
 from __future__ import annotations
 
 from factory.artifacts import atomic_copy
+from factory.payloads import Published
 from factory.stages import ReviewRequired, Stage, StageContext, StageResult
 
 PUBLISHED_FILES = {"video": ".mp4", "subtitles_srt": ".srt", "subtitles_vtt": ".vtt"}
@@ -24,7 +28,8 @@ def publish(ctx: StageContext) -> StageResult:
             continue
         target = atomic_copy(ctx.files[name], target_dir / f"{ctx.job_id}{suffix}")  # never half-copied
         urls[name] = target.resolve().as_uri()
-    return StageResult(values={"published_url": urls["video"], "published": urls})
+    published = Published(**urls)
+    return StageResult(values={"published_url": published.video, "published": published.to_value()})
 
 
 STAGE = Stage(

@@ -1,9 +1,11 @@
-"""JobService: the one object the CLI, the HTTP API and the console talk to.
+"""JobService: the one way in for the CLI, the HTTP API and the console.
 
-    service = JobService(Settings.load())
-    job = service.submit(image="me.jpg", script="Hello!")
-    job = service.run(job.id)          # embedded: all stages here
-    # distributed (FACTORY_AMQP_URL set): submit() enqueues; workers run the stages.
+    with JobService(Settings.load()) as service:
+        job = service.submit(image="me.jpg", script="Hello!")   # dispatched at once
+        job = service.follow(job.id)                            # until it stops
+
+Every change of a job goes through ``factory.lifecycle``; where its stages run is the
+dispatcher's business (``factory.dispatch``): in this process, or on queue workers.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import logging
 from pathlib import Path
 from typing import Any, Callable
 
+from factory import lifecycle
 from factory.artifacts import ArtifactStore, atomic_copy, open_store
+from factory.dispatch import Dispatcher, StageProgress, open_dispatcher
 from factory.media import MediaError, load_image
-from factory.runner import Outcome, run_job
+from factory.script_text import clean_script
 from factory.settings import Settings
-from factory.stages import ProgressFn, get_stage
+from factory.stages import get_stage
 from factory.store import Job, JobStatus, JobStore, StageRun, new_job_id
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,17 @@ class JobService:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.jobs = JobStore(self.settings.resolved_database_url)
         self.artifacts: ArtifactStore = open_store(self.settings)
+        self.dispatcher: Dispatcher = open_dispatcher(self.settings, self.jobs)
+
+    def close(self) -> None:
+        """Stop dispatching; a stage running in this process is stopped and its job left resumable."""
+        self.dispatcher.close()
+
+    def __enter__(self) -> JobService:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     # --- submitting ------------------------------------------------------------------------
     def submit(
@@ -45,7 +60,7 @@ class JobService:
         check: bool | None = None,
         priority: int | None = None,
         batch: str | None = None,
-        enqueue: bool = True,
+        use_cache: bool = True,
     ) -> Job:
         """Create a job. Exactly one of ``script``, ``audio`` or ``writer_request`` says what
         is spoken. Inputs that are plainly unusable fail the job at once, with the reason;
@@ -63,10 +78,10 @@ class JobService:
             stage = get_stage(name)
             if stage.check_params:
                 stage.check_params(dict(params or {}))
-        job = Job(id=new_job_id(), plan=plan, next_stage=plan[0], params=dict(params or {}), priority=priority, batch=batch)
+        job = Job(id=new_job_id(), plan=plan, params=dict(params or {}), priority=priority, batch=batch)
         values: dict[str, Any] = {}
-        if script is not None:
-            values["script"] = script
+        if script is not None:  # every way in: NUL and other control characters never reach the speech
+            values["script"] = clean_script(script)
         if writer_request is not None:
             # a caller may pass the rate it already looked up (None: none measured yet)
             rate = (writer_request["speaking_rate"] if "speaking_rate" in writer_request
@@ -75,7 +90,7 @@ class JobService:
             values["writer_request"] = {**request, "speaking_rate": rate} if rate else request
         job.values = values
 
-        error = None
+        problem = None
         files: dict[str, str] = {}
         try:
             load_image(image, self.settings.max_image_pixels)  # fail fast on a bad photo
@@ -85,23 +100,12 @@ class JobService:
                     raise MediaError(f"The audio file {Path(audio).name} is missing or empty.")
                 files["audio_upload"] = self.artifacts.put(audio)
         except MediaError as exc:
-            error = str(exc)
+            problem = str(exc)
         job.files = files
         job.values["file_names"] = {"image": Path(image).name, **({"audio_upload": Path(audio).name} if audio else {})}
-        if error:
-            job.status, job.error, job.next_stage = JobStatus.FAILED, f"submit: {error}", None
-        self.jobs.add(job)
-
-        if enqueue and job.next_stage and self.settings.distributed:
-            from queues.broker import enqueue_stage
-
-            try:
-                enqueue_stage(self.settings, job.id, job.next_stage, priority=priority, trace_id=job.trace_id)
-            except Exception as exc:  # noqa: BLE001 — any broker failure: the job must not sit queued unseen
-                log.exception("could not enqueue job %s", job.id)
-                return self.jobs.update(job.id, status=JobStatus.FAILED, next_stage=None,
-                                        error=f"submit: the job could not be queued (message broker unreachable: {type(exc).__name__}). Try again.")
-        return job
+        lifecycle.submitted(self.jobs, job, problem)
+        self.dispatcher.dispatch(job, use_cache=use_cache)
+        return self.get(job.id)
 
     def measured_speaking_rate(self, params: dict[str, Any], language: str) -> float | None:
         """The speaking rate the speak stage measured on the latest published job with the same
@@ -114,58 +118,61 @@ class JobService:
                 return round(float(speech["units_per_second"]), 1)  # coarse: keeps the writer's cache useful
         return None
 
-    # --- running (embedded) ----------------------------------------------------------------
-    def run(
+    # --- following ------------------------------------------------------------------------
+    def follow(
         self,
         job_id: str,
-        *,
-        use_cache: bool = True,
-        on_stage: Callable[[Outcome], None] | None = None,
-        progress_for: Callable[[str], ProgressFn] | None = None,
+        on_run: Callable[[StageRun], None] | None = None,
+        on_progress: Callable[[str, StageProgress], None] | None = None,
+        poll_seconds: float = 0.5,
     ) -> Job:
-        return run_job(
-            self.jobs,
-            self.artifacts,
-            self.settings,
-            job_id,
-            use_cache=use_cache,
-            on_stage=on_stage,
-            progress_for=progress_for,
-        )
+        """Wait until the job stops (published, failed, held, cancelled, dead, or interrupted
+        with nothing here to resume it), calling ``on_run`` for each stage run as it ends and
+        ``on_progress`` with the running stage's progress where it can be seen."""
+        reported = 0
+        while True:
+            active = self.dispatcher.is_active(job_id)  # before reading the job: no missed ending
+            job = self.get(job_id)
+            finished = [run for run in self.runs(job_id) if run.finished_at is not None]
+            for run in finished[reported:]:
+                if on_run:
+                    on_run(run)
+            reported = len(finished)
+            if job.status in JobStatus.FINAL or not active:
+                return job
+            if on_progress and job.next_stage:
+                progress = self.dispatcher.progress(job_id).get(job.next_stage)
+                if progress is not None:
+                    on_progress(job.next_stage, progress)
+            self.dispatcher.wait(job_id, poll_seconds)
 
-    # --- review ----------------------------------------------------------------------------
-    def approve(self, job_id: str, *, run_here: bool = True) -> Job:
+    # --- requests --------------------------------------------------------------------------
+    def approve(self, job_id: str, by: str | None = None) -> Job:
         """Release a job held for review: it goes on after the stage that held it (the writer's
-        grounding check, or the QA gate) as if that stage had passed. Distributed mode enqueues
-        the next stage; embedded mode runs it now unless ``run_here`` is False (the console runs
-        it in its background thread instead)."""
-        from factory.runner import following_stage
+        grounding check, or the QA gate) as if that stage had passed."""
+        job = lifecycle.approved(self.jobs, job_id, by=by)
+        self.dispatcher.dispatch(job)
+        return job
 
-        with self.jobs.locked(job_id) as (session, job):
-            if job.status != JobStatus.NEEDS_REVIEW:
-                raise ValueError(f"job {job_id} is {job.status}, not waiting for review")
-            review = job.review or {}
-            job.next_stage = review.get("resume_at") or following_stage(job, review.get("stage", job.plan[0]))
-            job.status = JobStatus.QUEUED if job.next_stage else JobStatus.PUBLISHED
-            job.review = {**review, "decision": "approved"}
-            job.values = {**job.values, "approved": True}  # the publish stage's approval check
-            job.error = None
-            session.add(job)
-            session.commit()
-        if job.next_stage and self.settings.distributed:
-            from queues.broker import enqueue_stage
+    def reject(self, job_id: str, note: str, by: str | None = None) -> Job:
+        return lifecycle.rejected(self.jobs, job_id, note, by=by)
 
-            enqueue_stage(self.settings, job.id, job.next_stage, priority=job.priority, trace_id=job.trace_id)
-        elif job.next_stage and run_here:
-            return self.run(job.id)
-        return self.get(job_id)
+    def cancel(self, job_id: str, by: str | None = None) -> Job:
+        job = lifecycle.cancelled(self.jobs, job_id, by=by)
+        self.dispatcher.stop_job(job_id)
+        return job
 
-    def reject(self, job_id: str, reason: str) -> Job:
-        job = self.get(job_id)
-        if job.status != JobStatus.NEEDS_REVIEW:
-            raise ValueError(f"job {job_id} is {job.status}, not waiting for review")
-        return self.jobs.update(job_id, status=JobStatus.FAILED, error=f"rejected in review: {reason}",
-                                review={**(job.review or {}), "decision": "rejected", "reason": reason})
+    def resume(self, job_id: str) -> Job:
+        """Go on with an interrupted (or lost queued) job at the stage it had reached."""
+        job = lifecycle.resumed(self.jobs, job_id)
+        self.dispatcher.dispatch(job)
+        return job
+
+    def retry(self, job_id: str) -> Job:
+        """Run a failed or dead job again from the stage that stopped it."""
+        job = lifecycle.retried(self.jobs, job_id)
+        self.dispatcher.dispatch(job)
+        return job
 
     # --- reading ---------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:

@@ -118,11 +118,17 @@ class Settings:
     review_required: bool = False
     """Hold every passing job for an editor's approval instead of publishing it."""
 
-    # --- stage time limits (seconds), enforced by queue workers (embedded runs have none) ---
+    # --- one retry and time-limit policy for both modes (factory/policy.py) ----------------
     stage_time_limits: dict[str, float] = field(
         default_factory=lambda: {"render": 300.0, "check": 300.0, "write": 300.0, "speak": 300.0}
     )
+    """Seconds a stage run may take before its process is stopped (other stages: 600)."""
     stage_max_attempts: int = 3
+    """Crashes of a stage in a row (internal error, time limit, killed process) before the job is dead."""
+    worker_silent_seconds: float = 60.0
+    """A worker without a heartbeat for this long is known dead: its running stages end as interrupted."""
+    worker_forget_seconds: float = 3600.0
+    """A dead worker is no longer listed (``factory status``) after this long."""
 
     # ------------------------------------------------------------------------------------
     @classmethod
@@ -172,8 +178,6 @@ class Settings:
     def distributed(self) -> bool:
         return bool(self.amqp_url)
 
-    def time_limit(self, stage: str) -> float | None:
-        return self.stage_time_limits.get(stage)
 
 
 def _coerce(name: str, current: Any, value: Any) -> Any:

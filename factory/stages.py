@@ -9,11 +9,16 @@ Names used between stages (the job's "blackboard"):
 
     files:  image, audio_upload (an editor's own recording), audio (narration WAV),
             video (the rendered MP4 with sound), qa_report, qa_plot, subtitles_srt, subtitles_vtt
-    values: script (narration text), writer_request (what the writer is asked for),
-            narration (writer output), speech (seconds, sample_rate, phonemes, words, and
-            "text": the normalised text actually spoken), render (render facts),
-            qa (gate decision and numbers), published_url
+    values: script (narration text), writer_request, narration, speech, render, qa,
+            published, published_url, approved, file_names
 
+Values are plain JSON. ``factory.payloads`` defines the structured ones, one dataclass each with
+its fields documented (WriterRequest, Narration, SpeechFacts, RenderFacts, QASummary,
+Published): a stage reads ``SpeechFacts.from_value(ctx.values["speech"])`` and stores
+``facts.to_value()``.
+
+A stage also describes itself: the job parameters it reads (``params``, from which the CLI's
+options and the console's fields are built), its ``factory doctor`` checks and its warm-up.
 Each stage lives in its own package and is found through ``STAGE_MODULES``: swapping an
 implementation is one line here.
 """
@@ -21,6 +26,7 @@ implementation is one line here.
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -58,6 +64,50 @@ class Rerun(Exception):
         self.stage = stage
         self.params = params
         self.result = result
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One job parameter a stage reads, as the CLI, the API and the console offer it."""
+
+    name: str
+    kind: type
+    """int, float, bool or str."""
+    help: str
+    default: Any = None
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def check(self, value: Any) -> Any:
+        """``value`` as this parameter's type; ValueError with a sentence when it is refused
+        (wrong type, not a finite number, out of range, not one of the choices)."""
+        if self.choices:
+            if value not in self.choices:
+                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}.")
+            return value
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                return str(value).lower() in ("true", "1", "yes", "on")
+            raise ValueError(f"{self.name} must be true or false; got {value!r}.")
+        if self.kind in (int, float):
+            span = f" between {self.low:g} and {self.high:g}" if self.low is not None else ""
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.name} must be a number{span}; got {value!r}.") from None
+            if isinstance(value, bool) or not math.isfinite(number):
+                raise ValueError(f"{self.name} must be a number{span}; got {value!r}.")
+            if self.kind is int:
+                if number != int(number):
+                    raise ValueError(f"{self.name} must be a whole number{span}; got {value!r}.")
+                number = int(number)
+            if self.low is not None and not (self.low <= number <= self.high):
+                raise ValueError(f"{self.name} must be between {self.low:g} and {self.high:g}; got {value!r}.")
+            return number
+        return str(value)
 
 
 ProgressFn = Callable[[float, str], None]
@@ -107,6 +157,12 @@ class Stage:
     check_params: Callable[[dict[str, Any]], Any] | None = None
     """Optional: raise ValueError for job parameters this stage cannot accept. Called when a job
     is submitted, so a bad value fails at once (CLI, API, console, batch alike), not mid-job."""
+    params: tuple[ParamSpec, ...] = ()
+    """The job parameters an editor may set for this stage (the CLI's options, the console's
+    fields, the API's schema are built from these)."""
+    doctor: Callable[[Settings], list[Any]] | None = None
+    """Optional: ``factory doctor``'s checks for this stage (``factory.doctor.Check`` each):
+    cheap look-ups of what the stage needs (packages, model files), never a model load."""
     warm_up: Callable[[Settings], Any] | None = None
     """Optional: prepare what this process's first job would otherwise pay for (load models,
     compile kernels). Each stage process a worker starts (at boot, and again after a killed or

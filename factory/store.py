@@ -8,9 +8,8 @@ Four tables, created and upgraded by Alembic migrations (``factory/migrations``)
 * ``stage_cache`` finished stage outputs by cache key, so identical work is reused;
 * ``workers``     heartbeats of queue workers (distributed mode).
 
-State changes that must be atomic (finishing a stage and moving to the next) happen in one
-transaction with the job row locked (``SELECT ... FOR UPDATE`` on PostgreSQL), so two workers
-that receive the same message cannot both advance a job.
+This module reads and stores rows; every change of a job's state is made by ``factory.lifecycle``
+in one transaction with the job row locked (``locked``: ``SELECT ... FOR UPDATE`` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, Column
-from sqlmodel import Field, Session, SQLModel, create_engine, func, select
+from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 
 def utcnow() -> datetime:
@@ -28,14 +27,36 @@ def utcnow() -> datetime:
 
 
 class JobStatus:
+    """A job's states; ``factory.lifecycle`` holds every allowed change between them."""
+
     QUEUED = "queued"  # waiting for its next stage
     RUNNING = "running"  # a stage is running now
+    INTERRUPTED = "interrupted"  # the process running it died: resume it (or RabbitMQ redelivers)
     NEEDS_REVIEW = "needs_review"  # held for an editor (grounding, blocked terms, QA)
-    FAILED = "failed"  # bad input: the error says what to fix
-    DEAD = "dead"  # gave up after repeated internal errors
+    FAILED = "failed"  # bad input or rejected in review: the error says what to fix
+    DEAD = "dead"  # gave up after repeated crashes
+    CANCELLED = "cancelled"  # stopped by a person
     PUBLISHED = "published"  # done
 
-    FINAL = frozenset({NEEDS_REVIEW, FAILED, DEAD, PUBLISHED})
+    ALL = (QUEUED, RUNNING, INTERRUPTED, NEEDS_REVIEW, FAILED, DEAD, CANCELLED, PUBLISHED)
+    FINAL = frozenset({NEEDS_REVIEW, FAILED, DEAD, CANCELLED, PUBLISHED})
+    """Nothing runs until a person acts (or never again)."""
+
+
+class RunStatus:
+    """A stage run's states."""
+
+    RUNNING = "running"
+    DONE = "done"
+    CACHED = "cached"  # done by reusing an identical earlier result
+    FAILED = "failed"  # the stage refused the input (StageError)
+    REVIEW = "review"  # the stage held the job for an editor
+    RERUN = "rerun"  # the stage sent the job back to an earlier stage
+    ERROR = "error"  # crashed: internal error, time limit, killed process
+    INTERRUPTED = "interrupted"  # its process died or was stopped before it finished
+    RETRIED = "retried"  # not a run: marks where a person asked to try again
+
+    CRASHES = frozenset({ERROR, INTERRUPTED})
 
 
 class Job(SQLModel, table=True):
@@ -68,7 +89,7 @@ class StageRun(SQLModel, table=True):
     stage: str = Field(max_length=32)
     attempt: int = 1
     status: str = Field(default="running", max_length=20)
-    """running | done | cached | failed | review | rerun | error | interrupted"""
+    """One of ``RunStatus``."""
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     seconds: float | None = None
@@ -121,12 +142,6 @@ class JobStore:
         return Session(self.engine, expire_on_commit=False)
 
     # --- jobs ------------------------------------------------------------------------------
-    def add(self, job: Job) -> Job:
-        with self.session() as s:
-            s.add(job)
-            s.commit()
-        return job
-
     def get(self, job_id: str) -> Job | None:
         with self.session() as s:
             return s.get(Job, job_id)
@@ -146,16 +161,6 @@ class JobStore:
                 q = q.where(Job.batch == batch)
             return list(s.exec(q))
 
-    def update(self, job_id: str, **changes: Any) -> Job:
-        """Change a job's columns in one locked transaction."""
-        with self.locked(job_id) as (s, job):
-            for key, value in changes.items():
-                setattr(job, key, value)
-            job.updated_at = utcnow()
-            s.add(job)
-            s.commit()
-            return job
-
     def locked(self, job_id: str) -> _LockedJob:
         return _LockedJob(self, job_id)
 
@@ -163,43 +168,6 @@ class JobStore:
     def runs(self, job_id: str) -> list[StageRun]:
         with self.session() as s:
             return list(s.exec(select(StageRun).where(StageRun.job_id == job_id).order_by(StageRun.id)))
-
-    def failed_attempts(self, job_id: str, stage: str) -> int:
-        """Crashes of ``stage`` in a row, since it last finished or was sent back (a QA re-render
-        starts a fresh retry budget): what ``stage_max_attempts`` limits."""
-        streak = 0
-        for run in self.runs(job_id):
-            if run.stage == stage:
-                streak = streak + 1 if run.status in ("error", "interrupted") else 0
-        return streak
-
-    def begin_stage(self, job_id: str, stage: str, worker: str | None = None) -> tuple[Job, StageRun | None]:
-        """In one locked transaction: if ``stage`` is the job's next stage, mark the job running
-        and open the stage's next attempt. Otherwise return the job and no run (stale message).
-        One round trip instead of four keeps the stage-to-stage handoff short."""
-        with self.locked(job_id) as (s, job):
-            if job.status in JobStatus.FINAL or job.next_stage != stage:
-                return job, None
-            done = s.exec(select(func.count()).select_from(StageRun).where(StageRun.job_id == job_id, StageRun.stage == stage)).one()
-            run = StageRun(job_id=job_id, stage=stage, attempt=done + 1, worker=worker)
-            job.status, job.updated_at = JobStatus.RUNNING, utcnow()
-            s.add(job)
-            s.add(run)
-            s.commit()
-            s.refresh(run)
-            return job, run
-
-    def finish_run(self, run: StageRun, status: str, error: str | None = None, cache_key: str | None = None) -> StageRun:
-        with self.session() as s:
-            row = s.get(StageRun, run.id)
-            row.status = status
-            row.error = error
-            row.cache_key = cache_key
-            row.finished_at = utcnow()
-            row.seconds = (row.finished_at - row.started_at).total_seconds()
-            s.add(row)
-            s.commit()
-            return row
 
     # --- cache -----------------------------------------------------------------------------
     def cached(self, key: str) -> CacheEntry | None:

@@ -1,47 +1,36 @@
-"""What the writer is asked for (``NarrationRequest``) and what it returns (``Narration``)."""
+"""What the writer is asked for: ``NarrationRequest``, the job's writer request with the writer's rules.
+
+The request's fields, builders and stored form are ``factory.payloads.WriterRequest``; what the
+writer returns is ``factory.payloads.Narration``. Here: what the writer refuses, and what the
+narration may take facts from.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from factory.payloads import NARRATION_LANGUAGES, WriterRequest
 from factory.stages import StageError
 
 USE_CASES = ("policy", "topic", "product")
-LANGUAGES = ("en", "zh")
+LANGUAGES = NARRATION_LANGUAGES
 MIN_TARGET_SECONDS = 5.0
 MAX_TARGET_SECONDS = 600.0
 
 
 @dataclass
-class NarrationRequest:
-    use_case: str
-    """"policy" (explain a document), "topic" (brief on a headline) or "product" (pitch a row)."""
-    language: str = "en"
-    """"en" or "zh" (the narration's language; the source may be in either)."""
-    target_seconds: float | None = None
-    """Spoken length wanted; None takes the template's default_target_seconds (policy 75, topic 40, product 30 s)."""
-    source: str = ""
-    """policy: the document text."""
-    topic: str = ""
-    """topic: the headline."""
-    summary: str = ""
-    """topic: an optional summary."""
-    product: dict[str, Any] | None = None
-    """product: the row, e.g. {"name": ..., "features": [...], "price": ..., "promotion": ...}."""
-    speaking_rate: float | None = None
-    """Measured TTS rate (words/s for en, characters/s for zh) for the voice; None: defaults."""
+class NarrationRequest(WriterRequest):
+    """The writer request (``factory.payloads.WriterRequest``: the fields, the builders and the
+    stored form) with the writer's rules: what it refuses, and what it may take facts from."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NarrationRequest:
-        """Build from the CLI's ``writer_request`` value; unknown keys are an editor error."""
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(data) - known
-        if unknown:
-            raise StageError(f"Unknown field(s) in the writing request: {', '.join(sorted(unknown))}.")
-        if "use_case" not in data:
-            raise StageError("The writing request has no use_case (policy, topic or product).")
-        return cls(**data)
+        """Read the job's ``writer_request`` value; an unknown key or no use case is an editor error."""
+        try:
+            return cls.from_value(data)
+        except ValueError as exc:
+            raise StageError(str(exc)) from None
 
     def validate(self) -> None:
         """Raise ``StageError`` with a message for the editor when the request cannot be written."""
@@ -94,51 +83,3 @@ class NarrationRequest:
     def input_text(self) -> str:
         """All editor-given text, for the override-phrase check."""
         return self.grounding_source()
-
-
-@dataclass
-class Narration:
-    """The writer's validated result, stored on the job as the ``narration`` value."""
-
-    title: str
-    narration: str
-    captions: list[str]
-    language: str
-    estimated_seconds: float
-    target_seconds: float
-    # --- how it was made ---------------------------------------------------------------
-    model: str = ""
-    template_version: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    attempts: int = 0
-    """LLM calls for the narration itself (retries included; source notes not counted)."""
-    notes_calls: int = 0
-    """LLM calls spent summarising a long source first (0 when it fitted)."""
-    # --- what needs an editor's eye -----------------------------------------------------
-    grounding_issues: list[dict[str, str]] = field(default_factory=list)
-    blocked_terms: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    plain_text_fallback: bool = False
-    """True when the model could not keep to JSON and the structure was built from plain text."""
-    cut_to_length: bool = False
-    speaking_rate: float = 0.0
-    """Units per second used for the estimate (words/s en, characters/s zh)."""
-
-    def __post_init__(self) -> None:
-        if not self.title.strip():
-            raise ValueError("narration title is empty")
-        if not self.narration.strip():
-            raise ValueError("narration text is empty")
-        if not self.captions or not all(isinstance(c, str) and c.strip() for c in self.captions):
-            raise ValueError("captions must be a non-empty list of non-empty lines")
-        if self.language not in LANGUAGES:
-            raise ValueError(f"unknown language {self.language!r}")
-        if self.estimated_seconds <= 0:
-            raise ValueError("estimated_seconds must be positive")
-        if self.prompt_tokens < 0 or self.completion_tokens < 0 or self.cost_usd < 0:
-            raise ValueError("token counts and cost cannot be negative")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

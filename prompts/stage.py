@@ -1,9 +1,10 @@
 """The "write" stage: the job's ``writer_request`` becomes the ``script`` and ``narration`` values.
 
-Reads:   values["writer_request"] (built by the CLI: use_case, language, target_seconds, source /
-         topic / summary / product), params["llm_model"] (optional; default Settings.llm_model).
+Reads:   values["writer_request"] (``factory.payloads.WriterRequest``, read as
+         ``prompts.request.NarrationRequest``), params["llm_model"] (optional; default
+         Settings.llm_model).
 Returns: values["script"] (the narration text the speak stage reads) and values["narration"]
-         (the whole structure: title, captions, estimate, tokens, cost, checks).
+         (``factory.payloads.Narration``: title, captions, estimate, tokens, cost, checks).
 Holds:   ReviewRequired when the narration states facts not in the source (unless the
          ``hold_on_grounding_issues`` setting is off) or contains a blocked term (always).
          The held narration is stored on the job like a normal result, so an approved job
@@ -23,6 +24,7 @@ from prompts.config import WriterConfig
 from prompts.request import NarrationRequest
 from prompts.safety import load_blocked_terms
 from prompts.templates import all_template_versions
+from prompts.doctor import checks as doctor_checks
 
 WRITER_VERSION = "1"
 
@@ -52,7 +54,7 @@ def run(ctx: StageContext) -> StageResult:
     config = WriterConfig.from_settings(ctx.settings)
     narration = write_narration(request, ctx.settings, model=_model(ctx), config=config,
                                 progress=ctx.progress)
-    result = narration.to_dict()
+    values = {"script": narration.narration, "narration": narration.to_value()}
 
     reasons = []
     if narration.blocked_terms:
@@ -70,10 +72,10 @@ def run(ctx: StageContext) -> StageResult:
                 "warnings": narration.warnings,
             },
             # Kept on the job, so an approved job speaks this narration.
-            result=StageResult(values={"script": narration.narration, "narration": result}),
+            result=StageResult(values=values),
         )
     ctx.progress(1.0, "narration written")
-    return StageResult(values={"script": narration.narration, "narration": result})
+    return StageResult(values=values)
 
 
 STAGE = Stage(
@@ -83,4 +85,5 @@ STAGE = Stage(
     reads_values=("writer_request",),
     reads_params=("llm_model",),
     engine_version=_engine_version,
+    doctor=doctor_checks,
 )

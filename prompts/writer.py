@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from factory.payloads import Narration
 from factory.stages import ProgressFn, StageError, no_progress
 from prompts import length
 from prompts.config import WriterConfig
@@ -37,7 +38,7 @@ from prompts.output import (
     draft_schema,
     parse_draft,
 )
-from prompts.request import Narration, NarrationRequest
+from prompts.request import NarrationRequest
 from prompts.safety import find_blocked_terms, find_override_attempts, load_blocked_terms
 from prompts.templates import escape_data, load_template, template_for_use_case
 from factory.text import CJK_CHAR

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from factory.media import FPS
+from factory.payloads import QASummary
 from factory.settings import Settings
 from factory.stages import ReviewRequired, Rerun
 from qa.av_checks import AVThresholds, Check
@@ -110,18 +111,18 @@ def new_seed(job_id: str, attempt: int) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def decide(summary: dict[str, Any], job_id: str, params: dict[str, Any], settings: Settings) -> None:
+def decide(summary: QASummary, job_id: str, params: dict[str, Any], settings: Settings) -> None:
     """Act on a QA summary (``QAReport.summary()``): return (publish), or raise Rerun/ReviewRequired."""
-    if summary["passed"]:
+    if summary.passed:
         return  # publish (with review_required, the publish stage waits for an editor)
     attempt = int(params.get("qa_attempt", 0))
-    reasons = "; ".join(summary["reasons"])
-    failed = {name for name, ok in summary["checks"].items() if not ok}
+    reasons = "; ".join(summary.reasons)
+    failed = summary.failed_checks()
     # A silent track also fails the lip-sync checks, but the picture is not what is wrong.
     if failed <= NARRATION_CHECKS or "sound_present" in failed:
         raise ReviewRequired(
             f"QA failed on the narration, which a re-render cannot change: {reasons}",
-            {"qa": summary, "qa_attempt": attempt},
+            {"qa": summary.to_value(), "qa_attempt": attempt},
         )
     if attempt < settings.qa_max_rerenders:
         raise Rerun(
@@ -131,5 +132,5 @@ def decide(summary: dict[str, Any], job_id: str, params: dict[str, Any], setting
         )
     raise ReviewRequired(
         f"QA failed after {attempt} re-render(s): {reasons}",
-        {"qa": summary, "qa_attempt": attempt},
+        {"qa": summary.to_value(), "qa_attempt": attempt},
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from factory.payloads import QASummary
 from factory.settings import Settings
 from qa.av_checks import Check
 
@@ -48,8 +49,9 @@ class QAReport:
     def check(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
 
-    def summary(self) -> dict[str, Any]:
-        """The small numbers stored on the job (values["qa"])."""
+    def summary(self, attempt: int = 0) -> QASummary:
+        """The verdict and the small numbers stored on the job (values["qa"]); ``attempt``: the
+        re-renders before this check."""
         numbers: dict[str, Any] = {
             "offset_frames": self.lipsync.get("offset_frames"),
             "sync_confidence": self.lipsync.get("confidence"),
@@ -64,13 +66,14 @@ class QAReport:
             numbers["syncnet_offset_frames"] = self.syncnet["offset"]
         for c in self.checks:
             numbers.setdefault(c.name, c.to_dict()["value"])
-        return {
-            "passed": self.passed,
-            "reasons": self.reasons,
-            "numbers": numbers,
-            "checks": {c.name: bool(c.passed) for c in self.checks},
-            "seconds": self.timings.get("total"),
-        }
+        return QASummary(
+            passed=self.passed,
+            reasons=list(self.reasons),
+            numbers=numbers,
+            checks={c.name: bool(c.passed) for c in self.checks},
+            seconds=self.timings.get("total"),
+            attempt=attempt,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,11 +113,19 @@ class QAReport:
         fps = float(self.info.get("fps") or 25.0)
 
         def z(x: np.ndarray) -> np.ndarray:
-            return (x - np.nanmean(x)) / (np.nanstd(x) or 1.0)
+            """Standardised over the measured (finite) values; frames without a measure stay NaN
+            (a gap in the line). With nothing measured at all — no face in any frame, e.g. the
+            face mesh found none in a photo with two faces — the line is simply absent."""
+            measured = x[np.isfinite(x)]
+            if measured.size == 0:
+                return np.full(x.shape, np.nan)
+            spread = float(measured.std())
+            return (x - float(measured.mean())) / (spread if spread > 0 else 1.0)
 
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), gridspec_kw={"height_ratios": [2, 1]})
         t = np.arange(mouth.size) / fps
-        top.plot(t, z(mouth), label="mouth opening (z)", color="tab:red", lw=1.2)
+        no_face = not np.isfinite(mouth).any()
+        top.plot(t, z(mouth), label="mouth opening (z)" + (": no face found" if no_face else ""), color="tab:red", lw=1.2)
         top.plot(np.arange(energy.size) / fps, z(energy), label="speech energy (z)", color="tab:blue", lw=1.0, alpha=0.8)
         if offset:
             # Energy moved back by the offset: where it lines up with the mouth, that offset is right.

@@ -1,10 +1,11 @@
 """The ``check`` stage: QA of the rendered video, then the publish gate.
 
 Reads ``files["video"]``, the script (``values["script"]``; none for an editor's own recording),
-the narration length (``values["speech"]["seconds"]``), the rendered size and fps
-(``values["render"]``) and the language (params).
+the narration length (``values["speech"]``, ``factory.payloads.SpeechFacts``), the rendered size
+and fps (``values["render"]``, ``factory.payloads.RenderFacts``) and the language (params).
 Stores ``qa_report`` (JSON), ``qa_plot`` (PNG), ``subtitles_srt``, ``subtitles_vtt`` and
-``values["qa"]``; then ``qa.gate.decide`` publishes, re-renders or asks for review.
+``values["qa"]`` (``factory.payloads.QASummary``); then ``qa.gate.decide`` publishes,
+re-renders or asks for review.
 
 When the gate raises (re-render or review) the stage's files and values ride on the exception
 as ``exc.result``, and the runner stores them like a normal result.
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from factory.payloads import RenderFacts, SpeechFacts
 from factory.stages import ReviewRequired, Rerun, Stage, StageContext, StageError, StageResult
+from qa.doctor import checks as doctor_checks
 
 
 def _script(values: dict[str, Any]) -> str | None:
@@ -27,13 +30,16 @@ def _script(values: dict[str, Any]) -> str | None:
 
 
 def _expected(ctx: StageContext) -> dict[str, Any]:
-    """What the video should be: size and fps as rendered, the language, the narration length."""
-    render = ctx.values.get("render") or {}
-    expected: dict[str, Any] = {key: render[key] for key in ("width", "height", "fps") if render.get(key) is not None}
-    expected["language"] = ctx.params.get("language", "en")
-    speech = ctx.values.get("speech") or {}
-    if speech.get("seconds"):
-        expected["audio_seconds"] = float(speech["seconds"])
+    """What the video should be: size and fps as rendered, the language, the narration length.
+    Without render facts (a video made elsewhere) the size and fps are not checked."""
+    expected: dict[str, Any] = {"language": ctx.params.get("language", "en")}
+    if ctx.values.get("render"):
+        render = RenderFacts.from_value(ctx.values["render"])
+        expected.update(width=render.width, height=render.height, fps=render.fps)
+    if ctx.values.get("speech"):
+        speech = SpeechFacts.from_value(ctx.values["speech"])
+        if speech.seconds:
+            expected["audio_seconds"] = float(speech.seconds)
     return expected
 
 
@@ -64,9 +70,8 @@ def run(ctx: StageContext) -> StageResult:
     if report.cues:
         files["subtitles_srt"], files["subtitles_vtt"] = write_subtitles(
             [Cue(**c) for c in report.cues], ctx.workdir / "subtitles.srt", ctx.workdir / "subtitles.vtt")
-    summary = report.summary()
-    summary["attempt"] = int(ctx.params.get("qa_attempt", 0))
-    result = StageResult(files=files, values={"qa": summary})
+    summary = report.summary(attempt=int(ctx.params.get("qa_attempt", 0)))
+    result = StageResult(files=files, values={"qa": summary.to_value()})
     ctx.progress(1.0, "QA passed" if report.passed else "QA failed")
     try:
         decide(summary, ctx.job_id, ctx.params, settings)
@@ -84,4 +89,5 @@ STAGE = Stage(
     reads_values=("script", "speech", "render"),
     reads_params=("language", "qa_attempt"),
     cacheable=False,
+    doctor=doctor_checks,
 )

@@ -15,8 +15,10 @@ from datetime import datetime, timezone
 from factory.settings import Settings
 from factory.store import Job, JobStatus, JobStore, StageRun, WorkerBeat
 from queues.topology import QueueConfig, all_queue_names
-from queues.executor import DEFAULT_TIME_LIMIT
-from queues.worker import as_utc, extra_stage_modules
+from factory import lifecycle
+from factory.lifecycle import as_utc
+from factory.policy import StagePolicy
+from queues.worker import extra_stage_modules
 
 ALIVE_SECONDS = 30.0
 
@@ -96,7 +98,7 @@ def stuck_jobs(jobs: JobStore, settings: Settings, now: datetime | None = None) 
         if run.job_id not in latest or run.id > latest[run.job_id].id:
             latest[run.job_id] = run
     for run in latest.values():
-        limit = settings.time_limit(run.stage) or DEFAULT_TIME_LIMIT
+        limit = StagePolicy.from_settings(settings).time_limit(run.stage)
         running = (now - as_utc(run.started_at)).total_seconds()
         if running > limit:
             stuck.append(StuckJob(run.job_id, run.stage, running, limit, run.worker))
@@ -114,6 +116,8 @@ def collect_status(settings: Settings, jobs: JobStore | None = None, stages: lis
             report.queues = queue_depths(settings, stages)
         except Exception as exc:  # show what we can even when the broker is down
             report.broker_error = f"{type(exc).__name__}: {exc}"
+    # the same sweep the workers run: runs of dead workers end as interrupted, old ones are forgotten
+    lifecycle.interrupt_runs_of_dead_workers(jobs, StagePolicy.from_settings(settings))
     now = datetime.now(timezone.utc)
     for beat in jobs.workers():
         alive = (now - as_utc(beat.last_seen)).total_seconds() < ALIVE_SECONDS

@@ -6,7 +6,7 @@
 How one message flows (threads in brackets)::
 
     [main]  pika delivers the message  ──▶ hand it to a free slot
-    [slot]  StageExecutor.run(job, stage, time limit)   (in a killable child process)
+    [slot]  StageExecutor.run(job, stage)   (in a killable child process, within its time limit)
     [slot]  add_callback_threadsafe(drain)               ──▶ wakes the main thread
     [main]  publish the next stage's message (confirmed), then ack this one
 
@@ -16,11 +16,13 @@ The ack comes after ``run_stage`` returned, i.e. after its result is committed; 
 dies before acking loses nothing: RabbitMQ redelivers and ``run_stage`` skips work that is
 already done (and the next stage's message is re-sent if the job is waiting for it).
 
-Failures:
-* an internal error (``Outcome.retryable``), a time-limit overrun or a crashed stage process:
-  the attempt is recorded as an error; the message goes to the back-off delay queue with
-  ``attempt + 1``, or — after ``settings.stage_max_attempts`` attempts — the job is marked
-  dead (``give_up``, the reason kept) and the message parked in the dead-letter queue;
+Failures follow ``factory.policy``, decided by ``factory.lifecycle.stage_crashed`` in the same
+transaction that records the crash (the in-process dispatcher follows the same rule):
+* an internal error, a time-limit overrun or a crashed stage process: the message goes to the
+  back-off delay queue with the attempt number counted in the database, or — after the last
+  attempt — the job is already dead and the message is parked in the dead-letter queue;
+* processes known dead (this host: pid gone; elsewhere: heartbeat silent) have their open stage
+  runs ended as interrupted by every worker's periodic sweep, and are forgotten after a while;
 * the broker goes away: reconnect with exponential back-off (capped); work that finished
   meanwhile still publishes its next stage on the new connection (the old delivery is
   redelivered by the broker and skipped);
@@ -39,14 +41,15 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
-from factory.runner import give_up
+from factory import lifecycle
+from factory.executor import ChildDied, StageExecutor, TimeLimitExceeded
+from factory.policy import StagePolicy
+from factory.runner import Outcome, crash_outcome
 from factory.settings import Settings
-from factory.store import JobStatus, JobStore, StageRun, WorkerBeat, utcnow
+from factory.store import JobStatus, JobStore, WorkerBeat, utcnow
 from queues.broker import Broker, StageMessage
-from queues.executor import DEFAULT_TIME_LIMIT, ChildDied, StageAnswer, StageExecutor, TimeLimitExceeded
 from queues.topology import QueueConfig
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,8 @@ class WorkerOptions:
     grace_seconds: float = 30.0
     """On SIGTERM, how long running stages may take to finish before they are requeued."""
     heartbeat_seconds: float = 5.0
+    sweep_every_beats: int = 6
+    """Every this many heartbeats, end the open stage runs of dead workers (lifecycle)."""
     reconnect_max_delay: float = 30.0
     worker_id: str = ""
 
@@ -113,7 +118,8 @@ class Worker:
         unknown = [s for s in options.stages if s not in stage_registry.STAGE_MODULES]
         if unknown:
             raise ValueError(f"unknown stage(s): {', '.join(unknown)}; known: {', '.join(stage_registry.STAGE_MODULES)}")
-        self.id = options.worker_id or f"{socket.gethostname()}:{os.getpid()}:{'+'.join(options.stages)}"[:128]
+        self.id = options.worker_id or lifecycle.worker_identity("+".join(options.stages))
+        self.policy = StagePolicy.from_settings(settings)
         if options.gpu is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = options.gpu
         self.jobs = JobStore(settings.resolved_database_url)
@@ -125,7 +131,7 @@ class Worker:
         self.started_at = utcnow()
         self._pending: collections.deque[_Delivery] = collections.deque()
         self._pending_ready = threading.Condition()
-        self._completions: collections.deque[tuple[_Delivery, StageAnswer]] = collections.deque()
+        self._completions: collections.deque[tuple[_Delivery, Outcome]] = collections.deque()
         self._consumer_tags: list[str] = []
         self.slots = [
             _Slot(StageExecutor(settings, self.stage_modules, gpu=options.gpu, worker_id=self.id,
@@ -244,47 +250,40 @@ class Worker:
             delivery, answer = self._completions.popleft()
             self._finish(delivery, answer)
 
-    def _finish(self, delivery: _Delivery, answer: StageAnswer) -> None:
+    def _finish(self, delivery: _Delivery, outcome: Outcome) -> None:
         """After a stage ran: publish what comes next, then ack (main thread)."""
         message, current = delivery.message, delivery.generation == self.generation
         channel = self._consume_channel
         self.stats.handled += 1
-        self.stats.by_status[answer.status] += 1
+        self.stats.by_status[outcome.status] += 1
 
-        if answer.status == "requeue":  # stopped by SIGTERM before it finished
+        if outcome.status == "requeue":  # stopped by SIGTERM before it finished
             if current:
                 channel.basic_nack(delivery.tag, requeue=True)
             return
-
-        if answer.status == "error":
-            if not current:  # the broker redelivers the old message: that is the retry
-                return
-            self._retry_or_give_up(delivery, answer)
-        elif answer.next_stage and (answer.status != "skipped" or self._job_waits_for(message.job_id, answer.next_stage)):
+        if outcome.status == "unrecorded":  # the job store is down: the message's count bounds retries
+            outcome.attempt, outcome.status = message.attempt, "retry"
+            if self.policy.gives_up_after(message.attempt):
+                outcome.status = "dead"
+        if outcome.status in ("retry", "dead") and not current:
+            return  # the broker redelivers the old message: that is the retry
+        if outcome.status == "retry":
+            retry = StageMessage(message.job_id, message.stage, outcome.attempt + 1, message.trace_id)
+            wait = self.broker.publish_retry(retry, delivery.priority, error=outcome.error or "")
+            self.stats.retried += 1
+            log.info("job %s: %s attempt %d failed (%s); retry in %.1f s", message.job_id, message.stage,
+                     outcome.attempt, outcome.error, wait)
+        elif outcome.status == "dead":
+            self.broker.publish_dead(StageMessage(message.job_id, message.stage, outcome.attempt, message.trace_id),
+                                     outcome.error or "", delivery.priority)
+            self.stats.dead += 1
+            log.warning("job %s: %s dead after %d attempts: %s", message.job_id, message.stage, outcome.attempt, outcome.error)
+        elif outcome.next_stage and (outcome.status != "skipped" or self._job_waits_for(message.job_id, outcome.next_stage)):
             # A skipped (redelivered/duplicate) message re-sends the next stage only when the
             # job sits queued for it: that is the "lost between commit and publish" case.
-            self.broker.publish_stage(StageMessage(message.job_id, answer.next_stage, 1, message.trace_id), delivery.priority)
+            self.broker.publish_stage(StageMessage(message.job_id, outcome.next_stage, 1, message.trace_id), delivery.priority)
         if current:
             channel.basic_ack(delivery.tag)
-
-    def _retry_or_give_up(self, delivery: _Delivery, answer: StageAnswer) -> None:
-        message = delivery.message
-        # The database counts attempts; the message's own count bounds retries even when the
-        # database cannot be reached to record them.
-        attempts = max(self.jobs.failed_attempts(message.job_id, message.stage), message.attempt)
-        error = answer.error or "internal error"
-        if attempts >= self.settings.stage_max_attempts:
-            job = self.jobs.get(message.job_id)
-            if job is not None and job.next_stage == message.stage and job.status not in JobStatus.FINAL:
-                give_up(self.jobs, message.job_id, message.stage, f"gave up after {attempts} attempts: {error}")
-            self.broker.publish_dead(StageMessage(message.job_id, message.stage, attempts, message.trace_id), error, delivery.priority)
-            self.stats.dead += 1
-            log.warning("job %s: %s dead after %d attempts: %s", message.job_id, message.stage, attempts, error)
-        else:
-            retry = StageMessage(message.job_id, message.stage, attempts + 1, message.trace_id)
-            wait = self.broker.publish_retry(retry, delivery.priority, error=error)
-            self.stats.retried += 1
-            log.info("job %s: %s attempt %d failed (%s); retry in %.1f s", message.job_id, message.stage, attempts, error, wait)
 
     def _job_waits_for(self, job_id: str, stage: str) -> bool:
         job = self.jobs.get(job_id)
@@ -341,44 +340,25 @@ class Worker:
             slot.current = None
             self._wake_main()
 
-    def _run(self, slot: _Slot, delivery: _Delivery) -> StageAnswer:
+    def _run(self, slot: _Slot, delivery: _Delivery) -> Outcome:
         job_id, stage = delivery.message.job_id, delivery.message.stage
-        limit = self.settings.time_limit(stage) or DEFAULT_TIME_LIMIT
         try:
-            return slot.executor.run(job_id, stage, limit)
-        except TimeLimitExceeded as exc:
-            self.stats.timeouts += 1
-            return self._interrupted(job_id, stage, str(exc), retry=True)
-        except ChildDied as exc:
-            if self.stopping:  # killed by us after the grace period
-                return self._interrupted(job_id, stage, "the worker stopped before the stage finished", retry=False)
-            return self._interrupted(job_id, stage, str(exc), retry=True)
-
-    def _interrupted(self, job_id: str, stage: str, reason: str, retry: bool) -> StageAnswer:
-        """The stage's process was killed: close its open stage run and put the job back in
-        the queue — unless the stage committed just before the kill, then move on."""
-        try:
-            with self.jobs.locked(job_id) as (session, job):
-                from sqlmodel import select
-
-                run = session.exec(
-                    select(StageRun)
-                    .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.finished_at.is_(None))
-                    .order_by(StageRun.id.desc())
-                ).first()
-                if run is not None:
-                    run.status, run.error, run.finished_at = "error", reason, utcnow()
-                    run.seconds = (as_utc(run.finished_at) - as_utc(run.started_at)).total_seconds()
-                    session.add(run)
-                if job.next_stage == stage and job.status not in JobStatus.FINAL:
-                    job.status, job.updated_at = JobStatus.QUEUED, utcnow()
-                    session.add(job)
-                    session.commit()
-                    return StageAnswer("error" if retry else "requeue", stage, 0.0, reason)
-                session.commit()
-                return StageAnswer("skipped", job.next_stage if job.status not in JobStatus.FINAL else None, 0.0, None)
-        except KeyError:
-            return StageAnswer("skipped", None, 0.0, None)
+            return slot.executor.run(job_id, stage)
+        except (TimeLimitExceeded, ChildDied) as exc:
+            timed_out = isinstance(exc, TimeLimitExceeded)
+            self.stats.timeouts += timed_out
+            try:
+                if self.stopping and not timed_out:  # killed by us after the grace period
+                    lifecycle.interrupted(self.jobs, job_id, "the worker stopped before the stage finished")
+                    return Outcome(job_id, stage, "requeue")
+                reason = str(exc) if timed_out else f"the process running {stage} stopped ({exc})"
+                crash = lifecycle.stage_crashed(self.jobs, job_id, stage, reason, self.policy)
+                return crash_outcome(job_id, stage, crash, reason)
+            except KeyError:  # no such job
+                return Outcome(job_id, stage, "skipped")
+            except Exception:  # noqa: BLE001 — the job store is down
+                log.exception("worker %s: could not record the end of %s of job %s", self.id, stage, job_id)
+                return Outcome(job_id, stage, "unrecorded", error=str(exc))
 
     def _wake_main(self) -> None:
         connection = self.broker.connection
@@ -390,9 +370,30 @@ class Worker:
 
     # --- heartbeats into the database --------------------------------------------------------
     def _heartbeat_loop(self) -> None:
+        beats = 0
         while not (self.stopping and not self._busy()):
             self._beat()
+            if beats % self.options.sweep_every_beats == 0:
+                self._resume_jobs_of_dead_workers()
+            beats += 1
             time.sleep(self.options.heartbeat_seconds)
+
+    def _resume_jobs_of_dead_workers(self) -> None:
+        """End the runs of workers known dead and send their jobs' stages out again: RabbitMQ
+        redelivers a dead worker's message only once its connection is seen to drop, and a
+        redelivery that came while the worker still looked alive was skipped."""
+        from queues.broker import enqueue_stage
+
+        try:
+            for job_id in lifecycle.interrupt_runs_of_dead_workers(self.jobs, self.policy):
+                try:
+                    job = lifecycle.resumed(self.jobs, job_id)
+                except lifecycle.TransitionRefused:  # it moved on meanwhile
+                    continue
+                enqueue_stage(self.settings, job.id, job.next_stage, priority=job.priority, trace_id=job.trace_id)
+                log.warning("worker %s: job %s resumed at %s (its worker died)", self.id, job.id, job.next_stage)
+        except Exception as exc:  # noqa: BLE001 — the database or the broker is down: next time
+            log.warning("worker %s: sweep of dead workers failed: %s", self.id, exc)
 
     def _beat(self) -> None:
         busy = next((slot for slot in self.slots if slot.current is not None), None)
@@ -410,11 +411,6 @@ class Worker:
             )
         except Exception as exc:  # the database is down: the worker keeps going
             log.warning("worker %s: heartbeat failed: %s", self.id, exc)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite gives naive datetimes (stored as UTC), PostgreSQL aware ones: compare in UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _is_connection_problem(exc: Exception) -> bool:

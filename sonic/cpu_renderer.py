@@ -637,7 +637,7 @@ class CpuRenderer:
         n_frames = frame_count(len(samples) / rate)
         note(0.0, "mapping the face")
         rig = build_rig(image_rgb, config=self.config)
-        phonemes = (speech or {}).get("phonemes") or None
+        phonemes = speech.phonemes if speech and speech.phonemes else None  # None: the mouth follows the sound
         performance = plan_performance(rig, n_frames, params, samples, rate, phonemes)
         self.last_mouth_source = performance.mouth.source
         return render_frames(rig, performance)

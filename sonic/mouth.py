@@ -173,7 +173,7 @@ def track_from_phonemes(
         # voice (stressed syllables open wider); loudness alone misses lip closures. With 25 %
         # viseme the lip-sync confidence QA measures on the output rises from ~0.6 to ~0.8–0.9
         # on 3–6 s clips (tried: 0.5 viseme + full closures gave 0.6–0.8), m/b/p still narrow the lips.
-        peak = float(opening.max()) or 1.0
+        peak = (float(opening.max()) if opening.size else 0.0) or 1.0  # no frames (< 20 ms of audio): nothing to scale
         voice = attack_decay(loud.astype(np.float32), 0.7, 0.35)
         opening = peak * (VISEME_WEIGHT * opening / peak + (1.0 - VISEME_WEIGHT) * voice)
     opening *= CLOSURE_DEPTH * closure_f + (1.0 - CLOSURE_DEPTH)

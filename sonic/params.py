@@ -20,11 +20,13 @@ renderer never deals with files, pasting back or encoding.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
 
-from factory.stages import ProgressFn, StageError  # noqa: F401  (ProgressFn is part of the renderer contract)
+from factory.payloads import SpeechFacts
+from factory.stages import ParamSpec, ProgressFn, StageError  # noqa: F401  (ProgressFn is part of the renderer contract)
 
 if TYPE_CHECKING:  # the CLI imports this module for its options: keep it free of numpy
     import numpy as np
@@ -68,10 +70,13 @@ class RenderParams:
         return params
 
     def validate(self) -> RenderParams:
-        for name, (low, high) in RANGES.items():
-            value = getattr(self, name)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):  # NaN fails no comparison: check first
+                raise RenderParamError(_wanted(f.name, type(getattr(_DEFAULTS, f.name)), value))
+            low, high = RANGES[f.name]
             if low is not None and not (low <= value <= high):
-                raise RenderParamError(f"{name} must be between {low} and {high}; got {value}.")
+                raise RenderParamError(f"{f.name} must be between {low} and {high}; got {value}.")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,27 +92,61 @@ def _convert(name: str, kind: type, value: Any) -> Any:
                 if value.lower() in ("0", "false", "no", "off", ""):
                     return False
                 raise ValueError(value)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(value)  # bool(nan) would be True
             return bool(value)
-        if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        return float(value)
+        number = _number(value)
     except (TypeError, ValueError):
         raise RenderParamError(f"{name} must be a {kind.__name__}; got {value!r}.") from None
+    # NaN, inf, -inf, "nan", "-Infinity", "1e999": refused like any other value out of range.
+    if isinstance(number, float) and not math.isfinite(number):
+        raise RenderParamError(_wanted(name, kind, value))
+    if kind is int:
+        if isinstance(number, float) and not number.is_integer():
+            raise RenderParamError(_wanted(name, kind, value))
+        return int(number)
+    try:
+        return float(number)
+    except OverflowError:  # an int too large for a float, e.g. 10**400
+        raise RenderParamError(_wanted(name, kind, value)) from None
+
+
+def _number(value: Any) -> int | float:
+    """An int or a float from a JSON/CLI/form value: 7, 7.0, "7", " 1.3 ", "nan", numpy scalars."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)  # ValueError if not a number at all
+    if isinstance(value, int):
+        return value
+    if hasattr(value, "__index__"):  # numpy integers
+        return int(value.__index__())
+    return float(value)  # TypeError / ValueError if not a number
+
+
+def _wanted(name: str, kind: type, value: Any) -> str:
+    """The sentence for a number the parameter cannot take (not finite, or not whole for an int):
+    what it takes, and what came."""
+    low, high = RANGES[name]
+    what = "a whole number" if kind is int else "a number"
+    if low is not None:
+        what += f" between {low} and {high}"
+    shown = repr(value) if isinstance(value, str) else str(value)
+    return f"{name} must be {what}; got {shown}."
 
 
 HELP: dict[str, str] = {f.name: f.metadata["help"] for f in dataclasses.fields(RenderParams)}
 RANGES: dict[str, tuple[float | None, float | None]] = {f.name: f.metadata["range"] for f in dataclasses.fields(RenderParams)}
-
-# What a stage passes as the speech facts (the "speech" value of the speak stage):
-#   {"seconds": 3.1, "phonemes": [["h", 0.03, 0.07], ["ə", 0.07, 0.13], ...]}
-# phonemes are espeak IPA symbols with start/end seconds in the audio file; may be missing.
-SpeechFacts = Mapping[str, Any]
+_DEFAULTS = RenderParams()  # the declared type of each field (int, float, bool), as from_dict uses it
 
 
 class Renderer(Protocol):
     """What ``sonic.stage`` needs from a renderer (see the module docstring).
+
+    ``speech`` is the speak stage's ``factory.payloads.SpeechFacts`` (its phoneme timings are
+    empty for an editor's own recording), or None when the job has none.
 
     Optional, read with getattr by the stage: ``work_before_frames`` (share of the time spent
     before the first frame, reported through ``progress``; default 0) and ``last_report`` (a
@@ -125,3 +164,16 @@ class Renderer(Protocol):
         params: RenderParams,
         progress: ProgressFn | None = None,
     ) -> Iterator[np.ndarray]: ...
+
+
+def param_specs(renderers: tuple[str, ...]) -> tuple[ParamSpec, ...]:
+    """The render parameters as the render stage declares them (``Stage.params``): the CLI's
+    options, the API's and the console's fields. ``renderers``: the renderer names offered."""
+    defaults = RenderParams()
+    specs = [
+        ParamSpec(f.name, type(getattr(defaults, f.name)), f.metadata["help"], getattr(defaults, f.name),
+                  *f.metadata["range"])
+        for f in dataclasses.fields(RenderParams)
+    ]
+    specs.append(ParamSpec("renderer", str, "cpu (built in) or sonic (GPU, official weights).", None, choices=renderers))
+    return tuple(specs)

@@ -1,11 +1,12 @@
 """The render stage: photo + narration audio → talking-portrait MP4 (H.264 + AAC).
 
 Reads   files:  image, audio (the speak stage turns an uploaded recording into "audio" too)
-        values: speech ({"seconds", "phonemes": [[symbol, start_s, end_s], ...]}; optional)
+        values: speech (``factory.payloads.SpeechFacts``; optional: its phoneme timings drive
+                the CPU renderer's mouth)
         params: the render parameters of ``sonic.params`` and ``renderer``
 Writes  files:  video
-        values: render ({renderer, fps, frames, width, height, seconds, face_box, warnings, mouth,
-                renderer_report})
+        values: render (``factory.payloads.RenderFacts``: renderer, size, frames, face box,
+                warnings, parameters used, and what the renderer reports of itself)
 
 The renderer is ``params["renderer"]`` or ``settings.renderer``: ``cpu`` (built in) or
 ``sonic`` (GPU, ``sonic.gpu``). A renderer that cannot run fails the job with instructions;
@@ -18,8 +19,10 @@ import dataclasses
 import importlib
 from typing import Any
 
+from factory.payloads import RenderFacts, SpeechFacts
 from factory.stages import Stage, StageContext, StageError, StageResult
-from sonic.params import RenderParams, Renderer
+from sonic.doctor import checks as sonic_checks
+from sonic.params import RenderParams, Renderer, param_specs
 
 # name → "module:factory function"; the factory takes the Settings and returns a Renderer.
 RENDERERS: dict[str, str] = {
@@ -93,7 +96,7 @@ def run(ctx: StageContext) -> StageResult:
         paste = PasteBack(photo, crop.transform)
         width, height = paste.width, paste.height
 
-    speech = ctx.values.get("speech") or None
+    speech = SpeechFacts.from_value(ctx.values["speech"]) if ctx.values.get("speech") else None
     # a renderer that works before its first frame (Sonic's diffusion) reports that part itself
     before = float(getattr(renderer, "work_before_frames", 0.0))
     frames = renderer.render(crop.image, audio_path, speech, params, lambda f, note: ctx.progress(before * f, note))
@@ -111,24 +114,21 @@ def run(ctx: StageContext) -> StageResult:
     ctx.progress(1.0, "video written")
 
     box = crop.face_box
-    facts = {
-        "renderer": f"{renderer.name}-{renderer.version}",
-        "fps": FPS,
-        "frames": written,
-        "width": width,
-        "height": height,
-        "seconds": written / FPS,
-        "face_box": [round(box.x0, 1), round(box.y0, 1), round(box.x1, 1), round(box.y1, 1)],
-        "warnings": list(crop.warnings),
-        "params": params.to_dict(),
-    }
-    mouth_source = getattr(renderer, "last_mouth_source", None)
-    if mouth_source:
-        facts["mouth"] = mouth_source
     report = getattr(renderer, "last_report", None)     # Sonic: seconds, time to first frame, peak GPU memory
-    if report:
-        facts["renderer_report"] = dict(report)
-    return StageResult(files={"video": video_path}, values={"render": facts})
+    facts = RenderFacts(
+        renderer=f"{renderer.name}-{renderer.version}",
+        fps=FPS,
+        frames=written,
+        width=width,
+        height=height,
+        seconds=written / FPS,
+        face_box=(round(box.x0, 1), round(box.y0, 1), round(box.x1, 1), round(box.y1, 1)),
+        warnings=list(crop.warnings),
+        params=params.to_dict(),
+        mouth=getattr(renderer, "last_mouth_source", None) or None,     # the CPU renderer's
+        renderer_report=dict(report) if report else None,
+    )
+    return StageResult(files={"video": video_path}, values={"render": facts.to_value()})
 
 
 def warm_up(settings: Any) -> None:
@@ -150,5 +150,7 @@ STAGE = Stage(
     reads_params=(*(f.name for f in dataclasses.fields(RenderParams)), "renderer"),
     engine_version=_engine_version,
     check_params=lambda params: RenderParams.from_dict(params, renderer=params.get("renderer") or "cpu"),
+    params=param_specs(tuple(RENDERERS)),
+    doctor=sonic_checks,
     warm_up=warm_up,
 )

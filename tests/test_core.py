@@ -26,7 +26,7 @@ def test_settings_precedence_toml_then_env(tmp_path, monkeypatch):
     assert s.stage_time_limits["render"] == 600.0 and s.stage_time_limits["check"] == 60.0
     assert s.stage_time_limits["speak"] == Settings().stage_time_limits["speak"]  # untouched ones stay
     assert s.resolved_database_url == f"sqlite:///{tmp_path / 'd' / 'factory.db'}"
-    assert not s.distributed
+    assert not s.amqp_url
 
 
 def test_settings_reject_unknown_keys(tmp_path):
@@ -56,19 +56,21 @@ def test_open_store_refuses_unknown_scheme(tmp_path):
 
 
 def _exercise_store(store: JobStore) -> None:
-    job = store.add(Job(id=new_job_id(), plan=["speak", "render"], next_stage="speak", params={"seed": 1}))
-    assert store.get(job.id).params == {"seed": 1}
-    store.update(job.id, values={"script": "Hi"}, status=JobStatus.RUNNING)
-    assert store.get(job.id).values == {"script": "Hi"}
-    locked_job, run = store.begin_stage(job.id, "speak", worker="w1")
-    assert locked_job.status == JobStatus.RUNNING and run.attempt == 1
-    assert store.begin_stage(job.id, "render")[1] is None  # not the next stage: a stale message
-    done = store.finish_run(run, "done", cache_key="k" * 64)
-    assert done.seconds is not None and done.seconds >= 0
-    assert store.failed_attempts(job.id, "speak") == 0  # it finished: no crash streak
+    from factory import lifecycle
+    from factory.policy import StagePolicy
+
+    job = lifecycle.submitted(store, Job(id=new_job_id(), plan=["speak", "render"], params={"seed": 1}, values={"script": "Hi"}))
+    assert store.get(job.id).params == {"seed": 1} and store.get(job.id).values == {"script": "Hi"}
+    start = lifecycle.stage_started(store, job.id, "speak", StagePolicy(), worker="w1")
+    assert start.job.status == JobStatus.RUNNING and start.run.attempt == 1
+    assert lifecycle.stage_started(store, job.id, "render", StagePolicy()) is None  # not the next stage: a stale message
+    assert [j.id for j in store.list(status=JobStatus.RUNNING)] == [job.id]
+    assert lifecycle.stage_done(store, start.run, files={"audio": "x.wav"}, values={}, cache_key="k" * 64) == "render"
+    done = store.runs(job.id)[0]
+    assert done.status == "done" and done.seconds is not None and done.seconds >= 0 and done.cache_key == "k" * 64
     store.remember("k" * 64, "speak", {"audio": "x.wav"}, {"speech": {"seconds": 1.0}})
     assert store.cached("k" * 64).values == {"speech": {"seconds": 1.0}}
-    assert [j.id for j in store.list(status=JobStatus.RUNNING)] == [job.id]
+    assert [j.id for j in store.list(status=JobStatus.QUEUED)] == [job.id]
 
 
 def test_store_on_sqlite(tmp_path):
@@ -83,8 +85,10 @@ def test_store_on_postgresql(postgres_url):
 
 def test_row_lock_serialises_writers_on_postgresql(postgres_url):
     """Two workers finishing the same job at once: the second waits for the first's commit."""
+    from factory import lifecycle
+
     store = JobStore(postgres_url)
-    job = store.add(Job(id=new_job_id(), plan=["a"], next_stage="a", values={"n": 0}))
+    job = lifecycle.submitted(store, Job(id=new_job_id(), plan=["a"], values={"n": 0}))
 
     def bump():
         with store.locked(job.id) as (session, locked):
@@ -155,7 +159,7 @@ def test_http_api_renders_a_job_in_the_background_and_serves_the_video(settings,
     )
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
-    app.state.background.wait(job_id, timeout=120)
+    app.state.service.follow(job_id)
     job = client.get(f"/jobs/{job_id}").json()
     assert job["status"] == "published", job
     video = client.get(f"/jobs/{job_id}/files/video")
@@ -188,9 +192,16 @@ def test_shared_text_rules_sentences_units_and_chinese_numerals():
 
 def test_crash_budget_counts_only_consecutive_crashes(tmp_path):
     """QA re-renders must not use up the retry budget of the render stage."""
+    from factory import lifecycle
+    from factory.policy import StagePolicy
+
     store = JobStore(f"sqlite:///{tmp_path / 'j.db'}")
-    job = store.add(Job(id=new_job_id(), plan=["render", "check"], next_stage="render"))
-    for status in ("done", "error", "done", "error", "error"):
-        _, run = store.begin_stage(job.id, "render")
-        store.finish_run(run, status)
-    assert store.failed_attempts(job.id, "render") == 2
+    job = lifecycle.submitted(store, Job(id=new_job_id(), plan=["render", "check"]))
+    policy = StagePolicy(max_attempts=3, retry_delays=(0.0,))
+    for ending in ("rerun", "crash", "rerun", "crash", "crash"):
+        run = lifecycle.stage_started(store, job.id, "render", policy).run
+        if ending == "rerun":
+            lifecycle.sent_back(store, run, "render", "new seed", {"seed": 1}, files={}, values={})
+        else:
+            crash = lifecycle.stage_crashed(store, job.id, "render", "internal error in render", policy, run_id=run.id)
+    assert crash.attempt == 2 and crash.retry and store.get(job.id).status == JobStatus.QUEUED

@@ -53,7 +53,7 @@ def settings(tmp_path, monkeypatch):
 
 
 def test_the_stage_process_is_ready_only_after_its_warm_up(settings, tmp_path):
-    from queues.executor import StageExecutor
+    from factory.executor import StageExecutor
 
     executor = StageExecutor(settings, MODULES, warm_stages=("warms",))
     try:
@@ -67,7 +67,7 @@ def test_the_stage_process_is_ready_only_after_its_warm_up(settings, tmp_path):
 def test_a_failing_warm_up_does_not_stop_the_process_or_the_next_hook(settings):
     """A hook that raises, or a stage that does not even import (the runner records that on the
     job later), is logged; the process still gets ready and the other hooks run."""
-    from queues.executor import StageExecutor
+    from factory.executor import StageExecutor
 
     executor = StageExecutor(settings, MODULES, warm_stages=("fails", "broken", "warms"))
     try:
@@ -79,8 +79,8 @@ def test_a_failing_warm_up_does_not_stop_the_process_or_the_next_hook(settings):
 
 
 def test_a_warm_up_past_the_time_limit_is_killed_and_the_next_process_skips_it(settings, monkeypatch):
-    import queues.executor as executor_module
-    from queues.executor import ChildDied, StageExecutor
+    import factory.executor as executor_module
+    from factory.executor import ChildDied, StageExecutor
 
     monkeypatch.setattr(executor_module, "WARM_UP_GRACE_SECONDS", 0.0)
     settings.stage_time_limits = {**settings.stage_time_limits, "hangs": 2}
@@ -99,7 +99,7 @@ def test_a_warm_up_past_the_time_limit_is_killed_and_the_next_process_skips_it(s
 
 
 def test_a_warm_up_that_kills_its_process_is_not_tried_again(settings):
-    from queues.executor import ChildDied, StageExecutor
+    from factory.executor import ChildDied, StageExecutor
 
     executor = StageExecutor(settings, MODULES, warm_stages=("crashes",))
     try:

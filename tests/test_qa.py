@@ -252,10 +252,11 @@ def test_uncovered_speech_is_the_sound_after_the_last_word_heard():
     ({"wer", "lip_sync_confidence"}, Rerun), ({"duration"}, Rerun), ({"face_visible"}, Rerun),
 ])
 def test_gate_rerenders_only_what_a_new_picture_can_fix(failed, outcome, qa_settings):
+    from factory.payloads import QASummary
     from qa.gate import decide
 
     checks = {name: name not in failed for name in ("duration", "face_visible", "lip_sync_confidence", "sound_present", "wer", "cer")}
-    summary = {"passed": False, "reasons": sorted(failed), "checks": checks}
+    summary = QASummary(passed=False, reasons=sorted(failed), checks=checks)
     with pytest.raises(outcome):
         decide(summary, "job-1", {}, qa_settings)
 

@@ -239,14 +239,14 @@ def test_qa_report_carries_syncnet_numbers_only_when_enabled(clip, checkpoint, s
 
     settings = Settings.load(data_dir=tmp_path / "data")
     plain = check_video(clip, settings=settings, transcribe=False)
-    assert plain.syncnet is None and "lse_d" not in plain.summary()["numbers"]
+    assert plain.syncnet is None and "lse_d" not in plain.summary().numbers
 
     # the QA report runs SyncNet only when this setting names weights
     settings.syncnet_model = str(checkpoint)
     report = check_video(clip, settings=settings, transcribe=False)
     assert report.syncnet["lse_d"] == pytest.approx(scores["lse_d"], rel=1e-5)
     assert report.syncnet["lse_c"] == pytest.approx(scores["lse_c"], abs=1e-4)
-    numbers = report.summary()["numbers"]
+    numbers = report.summary().numbers
     assert numbers["lse_d"] == report.syncnet["lse_d"] and numbers["lse_c"] == report.syncnet["lse_c"]
     assert numbers["syncnet_offset_frames"] == report.syncnet["offset"]
     assert report.to_dict()["syncnet"]["distances"] == report.syncnet["distances"]
@@ -271,7 +271,7 @@ def test_qa_report_notes_a_video_syncnet_cannot_score_and_stops_on_bad_weights(c
     settings.syncnet_model = str(checkpoint)
     report = check_video(hidden, settings=settings, transcribe=False)
     assert "No face was found" in report.syncnet["error"]
-    assert "lse_d" not in report.summary()["numbers"]
+    assert "lse_d" not in report.summary().numbers
 
     settings.syncnet_model = str(tmp_path / "missing.model")
     with pytest.raises(SyncNetWeightsError, match="syncnet_model"):

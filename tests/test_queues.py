@@ -17,10 +17,11 @@ from conftest_services import amqp_url, distributed, queue_prefix, s3_endpoint  
 
 
 def _add_job(settings, plan, params=None, values=None, priority=0):
+    from factory import lifecycle
     from factory.store import Job, JobStore, new_job_id
 
     jobs = JobStore(settings.resolved_database_url)
-    job = jobs.add(Job(id=new_job_id(), plan=list(plan), next_stage=plan[0], params=params or {}, values=values or {"seed_text": "hi"}, priority=priority))
+    job = lifecycle.submitted(jobs, Job(id=new_job_id(), plan=list(plan), params=params or {}, values=values or {"seed_text": "hi"}, priority=priority))
     return jobs, job
 
 
@@ -116,15 +117,17 @@ def test_poison_message_lands_in_the_dead_letter_queue_and_the_worker_carries_on
     poison, healthy = _wait_final(jobs, [poison.id, healthy.id])
     assert healthy.status == "published"
     assert poison.status == "dead"
-    assert "poison stage: this input always crashes the engine" in poison.error
+    # The editor reads a reason without Python in it; the run (and the log) keep the traceback.
+    assert poison.error == f"internal error in poison (trace id {poison.trace_id[:12]}) (gave up after 3 attempts)"
     runs = jobs.runs(poison.id)
     assert [(r.stage, r.status) for r in runs] == [("poison", "error")] * settings.stage_max_attempts
+    assert all("RuntimeError: poison stage: this input always crashes the engine" in r.error for r in runs)
     # The parked message says which job and why.
     connection, channel = _channel(amqp_url)
     method, props, body = channel.basic_get(QueueConfig.from_settings(settings).dead_queue, auto_ack=True)
     connection.close()
     assert method is not None and json.loads(body)["job_id"] == poison.id
-    assert "poison stage" in props.headers["x-factory-error"]
+    assert poison.trace_id[:12] in props.headers["x-factory-error"]
     # The same worker still serves new jobs.
     _, later = _submit(settings, ["digest1"])
     assert _wait_final(jobs, [later.id])[0].status == "published"
@@ -140,7 +143,7 @@ def test_a_stage_over_its_time_limit_is_killed_and_retried_and_the_worker_surviv
     assert job.status == "published", job.error
     assert job.values["slept_on_attempt"] == 2
     runs = [(r.stage, r.status, r.error) for r in jobs.runs(job.id)]
-    assert runs[0] == ("sleepy", "error", "time limit of 2 s exceeded")
+    assert runs[0] == ("sleepy", "error", "sleepy stopped at its time limit of 2 s")
     assert runs[1][:2] == ("sleepy", "done")
     assert time.monotonic() - started < 30  # killed at the limit, not after the 600 s hang
     assert worker.poll() is None
@@ -170,11 +173,11 @@ def test_sigterm_past_the_grace_period_requeues_the_message(distributed):
         time.sleep(0.05)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0
-    assert jobs.require(job.id).status == "queued"
+    assert jobs.require(job.id).status == "interrupted"  # its message went back: the next worker resumes it
     distributed.start_worker("sleepy")
     (job,) = _wait_final(jobs, [job.id], timeout=60)
     assert job.status == "published"
-    assert [r.status for r in jobs.runs(job.id)] == ["error", "done"]
+    assert [r.status for r in jobs.runs(job.id)] == ["interrupted", "done"]
 
 
 def test_a_worker_takes_no_message_during_its_warm_up_and_stops_cleanly_in_it(distributed):
@@ -209,7 +212,9 @@ def test_a_worker_takes_no_message_during_its_warm_up_and_stops_cleanly_in_it(di
 def test_status_shows_depths_live_workers_and_stuck_jobs(distributed):
     from datetime import timedelta
 
-    from factory.store import JobStatus, StageRun, utcnow
+    from factory import lifecycle
+    from factory.policy import StagePolicy
+    from factory.store import StageRun, WorkerBeat, utcnow
     from queues.status import collect_status
 
     settings = distributed.settings
@@ -217,10 +222,14 @@ def test_status_shows_depths_live_workers_and_stuck_jobs(distributed):
         _submit(settings, ["digest2"], values={"seed_text": str(i)})  # nobody serves digest2 yet
     worker = distributed.start_worker("digest1")
     jobs, stuck = _add_job(settings, ["render"])
-    with jobs.session() as s:  # a render that started 10 minutes ago and never finished
-        s.add(StageRun(job_id=stuck.id, stage="render", started_at=utcnow() - timedelta(minutes=10), worker="gone-host:1"))
+    # a render that started 10 minutes ago on a worker that still beats, and never finished
+    jobs.heartbeat(WorkerBeat(id="other-host:1:render", hostname="other-host", stages=["render"]))
+    run = lifecycle.stage_started(jobs, stuck.id, "render", StagePolicy(), worker="other-host:1:render").run
+    with jobs.session() as s:
+        row = s.get(StageRun, run.id)
+        row.started_at = utcnow() - timedelta(minutes=10)
+        s.add(row)
         s.commit()
-    jobs.update(stuck.id, status=JobStatus.RUNNING)
 
     prefix = distributed.env["FACTORY_QUEUE_PREFIX"]
     deadline = time.monotonic() + 30

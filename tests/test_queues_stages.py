@@ -9,6 +9,9 @@ Register them with ``FACTORY_EXTRA_STAGES`` (workers) or ``STAGE_MODULES.update(
   attempt hangs (overruns any time limit) and the retry succeeds;
 * ``warming`` — its warm-up hook sleeps ``FACTORY_TEST_WARM_SECONDS`` (a model load / compile);
   a run records when it ran;
+* ``rerunner`` — sends the job back to ``digest1`` with ``round=2`` once (as QA asks for a re-render);
+* ``reviewer`` — holds the job for review (keeping its result) until an editor approved it;
+* ``flaky``   — crashes on its first ``params["crashes"]`` attempts, then succeeds;
 * ``which_gpu`` — records the GPU its process was given (CUDA_VISIBLE_DEVICES) and holds it for
   ``params["sleep_seconds"]``, like a render: what one-worker-per-GPU fan-out is tested with.
 """
@@ -19,7 +22,7 @@ import hashlib
 import os
 import time
 
-from factory.stages import Stage, StageContext, StageResult
+from factory.stages import ReviewRequired, Rerun, Stage, StageContext, StageResult
 
 DIGEST_STAGES = tuple(f"digest{i}" for i in range(1, 6))
 MODULE = "tests.test_queues_stages"
@@ -29,6 +32,9 @@ EXTRA_STAGES = {
     "sleepy": f"{MODULE}:SLEEPY",
     "which_gpu": f"{MODULE}:WHICH_GPU",
     "warming": f"{MODULE}:WARMING",
+    "rerunner": f"{MODULE}:RERUNNER",
+    "reviewer": f"{MODULE}:REVIEWER",
+    "flaky": f"{MODULE}:FLAKY",
 }
 
 
@@ -88,22 +94,50 @@ WARMING = Stage(name="warming", run=lambda ctx: StageResult(values={"ran_at": ti
                 cacheable=False, warm_up=_slow_warm_up)
 
 
+def _rerunner(ctx: StageContext) -> StageResult:
+    if ctx.params.get("round") != 2:
+        raise Rerun("digest1", "not good enough: once more with round 2", {"round": 2},
+                    result=StageResult(values={"first_round_chain": ctx.values.get("chain")}))
+    return StageResult(values={"rerun_done": True})
+
+
+RERUNNER = Stage(name="rerunner", run=_rerunner, version="1", reads_values=("chain",), reads_params=("round",), cacheable=False)
+
+
+def _reviewer(ctx: StageContext) -> StageResult:
+    if not ctx.values.get("approved"):
+        raise ReviewRequired("an editor must look at this", {"note": "test"},
+                             result=StageResult(values={"reviewed_chain": ctx.values.get("chain")}))
+    return StageResult(values={"after_review": True})
+
+
+REVIEWER = Stage(name="reviewer", run=_reviewer, version="1", reads_values=("chain", "approved"), cacheable=False)
+
+
+def _flaky(ctx: StageContext) -> StageResult:
+    if ctx.attempt <= int(ctx.params.get("crashes", 0)):
+        raise RuntimeError(f"flaky stage: crash on attempt {ctx.attempt}")
+    return StageResult(values={"flaky_attempt": ctx.attempt})
+
+
+FLAKY = Stage(name="flaky", run=_flaky, version="1", reads_params=("crashes",), cacheable=False)
+
+
 # --- tests of the stages themselves (embedded runner, SQLite) ----------------------------------
 
 
 def test_digest_chain_runs_in_the_embedded_runner(tmp_path):
-    from factory import stages
-    from factory.artifacts import LocalArtifactStore
-    from factory.runner import run_job
+    from factory import lifecycle, stages
+    from factory.service import JobService
     from factory.settings import Settings
-    from factory.store import Job, JobStore
+    from factory.store import Job
 
     stages.STAGE_MODULES.update(EXTRA_STAGES)
-    settings = Settings.load(data_dir=tmp_path)
-    jobs = JobStore(settings.resolved_database_url)
-    artifacts = LocalArtifactStore(tmp_path / "artifacts")
-    job = jobs.add(Job(id="digestchain1", plan=list(DIGEST_STAGES), next_stage=DIGEST_STAGES[0], values={"seed_text": "hello"}))
-    done = run_job(jobs, artifacts, settings, job.id)
+    with JobService(Settings.load(data_dir=tmp_path)) as service:
+        job = lifecycle.submitted(service.jobs, Job(id="digestchain1", plan=list(DIGEST_STAGES), values={"seed_text": "hello"}))
+        service.dispatcher.dispatch(job)
+        done = service.follow(job.id)
+        artifacts = service.artifacts
     assert done.status == "published"
     expected = b"hello"
     for _ in DIGEST_STAGES:

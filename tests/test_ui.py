@@ -154,9 +154,12 @@ def test_recording_job_runs_in_the_background_and_its_failure_is_shown(env, port
 def test_distributed_mode_only_follows_jobs(env, monkeypatch, portrait_path):
     """With a broker configured, the console runs nothing itself: a queued job is shown as
     waiting for the workers (no "run it here" button), read from the job store."""
+    from factory import lifecycle
+    from factory.store import Job, new_job_id
+
     monkeypatch.setenv("FACTORY_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-    job = service().submit(image=portrait_path, script="Hello there.", enqueue=False)  # as if enqueued
-    assert job.status == JobStatus.QUEUED
+    # a job as submitted and enqueued (its message waits for a worker; none runs here)
+    job = lifecycle.submitted(service().jobs, Job(id=new_job_id(), plan=["speak", "render", "publish"], values={"script": "Hello."}))
 
     at = open_app()
     assert "Distributed mode" in all_text(at)
@@ -165,21 +168,40 @@ def test_distributed_mode_only_follows_jobs(env, monkeypatch, portrait_path):
     text = all_text(at)
     assert f"Job `{job.id}`" in text and "queued" in text
     assert "speak — waiting" in text
-    assert not [b for b in at.button if b.label == "Run it again here"]
+    assert not [b for b in at.button if b.label == "Resume"]
 
 
-def test_an_interrupted_job_can_be_run_again_from_the_jobs_page(env, portrait_path):
-    """Embedded mode: a job left queued (the console was restarted mid-run) is flagged, and
-    "Run it again here" runs it in the background."""
+def test_an_interrupted_job_can_be_resumed_from_the_jobs_page(env, portrait_path):
+    """Embedded mode: a job whose process died mid-stage (the console was killed) is found
+    interrupted when the console starts, flagged, and "Resume" runs it in the background."""
+    import subprocess
+    import sys
+
+    from factory import lifecycle
+    from factory.policy import StagePolicy
+
     silent = env / "quiet.wav"
     write_wav(silent, np.zeros(8000, dtype=np.float32), 16000)
-    job = service().submit(image=portrait_path, audio=silent)  # created, never run
-    assert job.status == JobStatus.QUEUED
+    first = service()
+    jobs = first.jobs
+    job = first.submit(image=portrait_path, audio=silent)
+    first.follow(job.id)  # let that first run end, then replay it as a process that died mid-stage
+    first.close()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with jobs.locked(job.id) as (session, row):  # test set-up: back to its first stage, queued
+        row.status, row.next_stage, row.error = JobStatus.QUEUED, "speak", None
+        session.add(row)
+        session.commit()
+    import socket
+
+    lifecycle.stage_started(jobs, job.id, "speak", StagePolicy(), worker=f"{socket.gethostname()}:{dead.pid}:embedded")
 
     at = open_app()
+    assert service().get(job.id).status == JobStatus.INTERRUPTED
     at.sidebar.radio(key="page").set_value("Jobs").run()
-    assert any("nothing is running it" in w.value for w in at.warning)
-    at.button(key=f"rerun-{job.id}").click().run()
+    assert any("interrupted and nothing is running it" in w.value for w in at.warning), [w.value for w in at.warning]
+    at.button(key=f"resume-{job.id}").click().run()
     assert not at.exception, at.exception
 
     deadline = time.monotonic() + 60

@@ -1,11 +1,9 @@
 """The "speak" stage: the narration script (or the editor's own recording) -> audio.wav.
 
 Inputs: files["audio_upload"] (optional recording), values["script"], params "voice" and
-"language". Outputs: files["audio"] (mono 16-bit WAV) and values["speech"]:
-
-    {"seconds", "sample_rate", "phonemes": [[phoneme, start, end], ...],
-     "words": [[word, start, end], ...], "source": "tts" | "upload",
-     "engine": "piper:en_US-joe-medium" (tts only), "text": the normalised text spoken (tts only)}
+"language". Outputs: files["audio"] (mono 16-bit WAV) and values["speech"]
+(``factory.payloads.SpeechFacts``: length, sample rate, phoneme and word timings, and for TTS
+the voice, the normalised text spoken and the measured speaking rate).
 
 A recording takes precedence over the script: "a photo plus a recording" skips TTS.
 """
@@ -15,10 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from factory.media import MediaError, decode_audio, write_wav
+from factory.payloads import SpeechFacts, Timing
 from factory.stages import Stage, StageContext, StageError, StageResult
 from factory.text import count_units, language_code
 from tts.engine import load_engine, voice_version
 from tts.loudness import is_silent, normalize_loudness
+from tts.doctor import checks as doctor_checks
 
 STAGE_VERSION = "1"
 
@@ -75,9 +75,9 @@ def speak_upload(ctx: StageContext, upload: Path) -> StageResult:
         )
     ctx.progress(0.8, "levelling the loudness")
     audio = write_wav(ctx.workdir / "speech.wav", normalize_loudness(samples, rate), rate)
-    speech = {"seconds": _round(seconds), "sample_rate": rate, "phonemes": [], "words": [], "source": "upload"}
+    facts = SpeechFacts(seconds=_round(seconds), sample_rate=rate, source="upload")
     ctx.progress(1.0, f"recording ready ({seconds:.1f} s)")
-    return StageResult(files={"audio": audio}, values={"speech": speech})
+    return StageResult(files={"audio": audio}, values={"speech": facts.to_value()})
 
 
 def speak_script(ctx: StageContext) -> StageResult:
@@ -101,19 +101,18 @@ def speak_script(ctx: StageContext) -> StageResult:
             "Write the narration as ordinary sentences."
         )
     audio = write_wav(ctx.workdir / "speech.wav", speech.samples, speech.sample_rate)
-    values = {
-        "seconds": _round(speech.seconds),
-        "sample_rate": speech.sample_rate,
-        "phonemes": [[p.phoneme, _round(p.start), _round(p.end)] for p in speech.phonemes],
-        "words": [[w.word, _round(w.start), _round(w.end)] for w in speech.words],
-        "engine": engine.name,
-        "text": speech.text,
-        "source": "tts",
-        # Measured speaking rate of this voice (words/s, characters/s for Chinese) on the script
-        # as written: the writer budgets the next narrations for this voice with it.
-        "units_per_second": round(count_units(script, language) / max(speech.seconds, 1e-3), 3),
-    }
-    return StageResult(files={"audio": audio}, values={"speech": values})
+    facts = SpeechFacts(
+        seconds=_round(speech.seconds),
+        sample_rate=speech.sample_rate,
+        phonemes=[Timing(p.phoneme, _round(p.start), _round(p.end)) for p in speech.phonemes],
+        words=[Timing(w.word, _round(w.start), _round(w.end)) for w in speech.words],
+        source="tts",
+        engine=engine.name,
+        text=speech.text,
+        # Measured on the script as written: the writer budgets the next narrations for this voice with it.
+        units_per_second=round(count_units(script, language) / max(speech.seconds, 1e-3), 3),
+    )
+    return StageResult(files={"audio": audio}, values={"speech": facts.to_value()})
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -135,4 +134,5 @@ STAGE = Stage(
     reads_values=("script",),
     reads_params=("voice", "language"),
     engine_version=_engine_version,
+    doctor=doctor_checks,
 )

@@ -11,8 +11,8 @@ Files:
 * ``job_details.py``    plain-Python helpers behind those widgets (no Streamlit, easy to test);
 * ``submission.py``     turns the form's values into ``JobService.submit`` arguments;
 * ``render_params.py``  the render parameters' ranges and defaults, as sliders need them;
-* ``console.py``        what all pages share: the service and, in embedded mode, the
-                        background runner (``factory.background``) with live progress;
+* ``console.py``        what all pages share: the service and its dispatcher
+                        (``factory.dispatch``) with live progress;
 * ``cli.py``            the ``factory ui`` click command.
 
 Only ``app.py`` and the ``*_page.py`` / ``job_widgets.py`` modules import Streamlit.

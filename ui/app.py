@@ -2,7 +2,7 @@
 
 Streamlit runs this script from the top on every click. The settings come from the usual
 places (``FACTORY_*`` variables, ``$FACTORY_CONFIG`` or ``./factory.toml``); the job service and
-the background runner are created once per server process and shared by every browser tab.
+its dispatcher are created once per server process and shared by every browser tab.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ PAGES = {"New video": new_video_page, "Jobs": jobs_page}
 @st.cache_resource(hash_funcs={Settings: repr}, show_spinner="Opening the job store…")
 def shared_console(settings: Settings) -> Console:
     # One per distinct settings: every tab and rerun shares the store connection and the one
-    # background worker thread (embedded jobs then run one at a time, in submit order).
+    # dispatcher (embedded jobs then run one at a time, in submit order).
     return open_console(settings)
 
 
@@ -37,7 +37,7 @@ def main() -> None:
         st.title("🎬 Talking-video factory")
         page = st.radio("Page", list(PAGES), key="page", label_visibility="collapsed")
         st.divider()
-        if settings.distributed:
+        if console.mode == "distributed":
             st.caption("Distributed mode: workers run the stages; this console submits and follows jobs.")
         else:
             st.caption(f"Embedded mode: jobs run inside this console, one at a time. Data: `{settings.data_dir}`")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from factory.store import Job, JobStatus, StageRun
-from factory.background import StageProgress
+from factory.dispatch import StageProgress
 
 STATUS_LABELS: dict[str, str] = {
     JobStatus.QUEUED: "⏳ queued",
@@ -104,8 +104,8 @@ def stage_lines(job: Job, runs: Iterable[StageRun], live: Mapping[str, StageProg
             line.seconds = last.seconds
             line.error = last.error
         progress = live.get(stage)
-        if progress is not None and line.state in ("waiting", "running") and progress.outcome is None:
-            # The thread reported progress before the store shows the run: it is running.
+        if progress is not None and line.state in ("waiting", "running"):
+            # The stage process reported progress before the store shows the run: it is running.
             line.state, line.fraction, line.note = "running", progress.fraction, progress.note
         lines.append(line)
     return lines

@@ -35,7 +35,7 @@ def show_job(console: Console, job_id: str) -> Job:
 
 
 def show_stages(console: Console, job: Job) -> None:
-    live = console.background.progress(job.id) if console.background else {}
+    live = console.progress(job)
     st.markdown(f"**Job `{job.id}`** — {status_label(job.status)}")
     for line in stage_lines(job, console.service.runs(job.id), live):
         if line.state == "running":
@@ -47,7 +47,6 @@ def show_stages(console: Console, job: Job) -> None:
 
 
 def show_outcome(console: Console, job: Job) -> None:
-    crash = console.background.crash(job.id) if console.background else None
     if job.status == JobStatus.PUBLISHED:
         url = job.values.get("published_url")
         st.success(f"Published: {url}" if url else "Published.")
@@ -58,13 +57,11 @@ def show_outcome(console: Console, job: Job) -> None:
     elif job.status == JobStatus.NEEDS_REVIEW:
         reason = (job.review or {}).get("reason") or job.error
         st.warning(f"Held for an editor's review — {reason}")
+    elif job.status == JobStatus.CANCELLED:
+        st.info("Cancelled.")
     elif console.stalled(job):
-        st.warning(
-            f"This job is {job.status} but nothing is running it in this console (it was probably "
-            "interrupted). Open it on the Jobs page to run it again."
-        )
-    if crash:
-        st.caption(f"The runner stopped with: {crash}")
+        reason = f" — {job.error}" if job.error else ""
+        st.warning(f"This job was interrupted and nothing is running it now{reason}. Resume it on the Jobs page.")
     show_qa(job)
     show_video(console, job)
 

@@ -61,9 +61,7 @@ def job_detail(console: Console, job_id: str) -> None:
     job = show_job(console, job_id)
     job = service.get(job_id)  # show_job may have seen an older state; the rest reads the latest
 
-    if console.stalled(job) and st.button("Run it again here", key=f"rerun-{job.id}"):
-        console.start(job)
-        st.rerun()
+    _actions(console, job)
 
     _review(job)
     if job.status == JobStatus.NEEDS_REVIEW:
@@ -94,12 +92,28 @@ def _review(job: Job) -> None:
             st.json(json.loads(json.dumps(details, default=str)))
 
 
+def _actions(console: Console, job: Job) -> None:
+    """Resume, retry or cancel, where the job's state allows (``factory.lifecycle``)."""
+    from factory.lifecycle import ALLOWED_FROM, TransitionRefused
+
+    offered = [(label, request) for label, request, event in (
+        ("Resume", "resume", "resumed"), ("Retry", "retry", "retried"), ("Cancel", "cancel", "cancelled"))
+        if job.status in ALLOWED_FROM[event] and (request != "resume" or console.stalled(job))]
+    for column, (label, request) in zip(st.columns(max(1, len(offered))), offered):
+        if column.button(label, key=f"{request}-{job.id}"):
+            try:
+                getattr(console.service, request)(job.id)
+            except TransitionRefused as exc:  # the job moved on meanwhile
+                st.warning(str(exc))
+            else:
+                st.rerun()
+
+
 def _decide(console: Console, job: Job) -> None:
     """Approve (the job goes on from where it was held) or reject with a reason."""
     approve, reject = st.columns(2)
     if approve.button("Approve", key=f"approve-{job.id}", type="primary"):
-        job = console.service.approve(job.id, run_here=False)
-        console.start(job)  # embedded: the rest runs in the background; distributed: enqueued
+        console.service.approve(job.id)  # it runs on wherever this factory runs stages
         st.rerun()
     reason = reject.text_input("Reason for rejecting", key=f"reject-reason-{job.id}")
     if reject.button("Reject", key=f"reject-{job.id}", disabled=not reason.strip()):

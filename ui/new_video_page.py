@@ -80,13 +80,12 @@ def new_video_page(console: Console) -> None:
         except (FormError, ValueError) as exc:
             st.error(str(exc))
         else:
-            console.start(job)
             st.session_state[CURRENT_JOB] = job.id
 
     job_id = st.session_state.get(CURRENT_JOB)
     if job_id:
         st.subheader("Your video")
-        if settings.distributed:
+        if console.mode == "distributed":
             st.caption("Distributed mode: the workers run the stages; this page follows the job store.")
         show_job(console, job_id)
 

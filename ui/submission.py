@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from factory.payloads import WriterRequest
 from factory.stages import STAGE_MODULES, StageError
 
 # What is spoken: the radio button's choices, in the order shown.
@@ -94,30 +95,22 @@ def writer_request(form: NewVideoForm) -> dict[str, Any] | None:
     if form.source not in WRITER_SOURCES:
         return None
     seconds = float(form.target_seconds or default_target_seconds(form.source))
-    request: dict[str, Any] = {"use_case": form.source, "language": form.language, "target_seconds": seconds}
     if form.source == "topic":
-        request.update(topic=form.topic.strip(), summary=form.summary.strip())
+        request = WriterRequest.for_topic(form.topic, form.summary, form.language, seconds)
     elif form.source == "policy":
-        request["source"] = form.policy_text
+        request = WriterRequest.for_policy(form.policy_text, form.language, seconds)
     else:
-        row: dict[str, Any] = {}
-        if form.product_name.strip():
-            row["name"] = form.product_name.strip()
-        features = [line.strip(" -•\t") for line in form.product_features.splitlines()]
-        if any(features):
-            row["features"] = [f for f in features if f]
-        if form.product_price.strip():
-            row["price"] = form.product_price.strip()
-        if form.product_promotion.strip():
-            row["promotion"] = form.product_promotion.strip()
-        request["product"] = row
+        features = [line.strip(" -•\t") for line in form.product_features.splitlines()]  # one per line, bullets off
+        row = {"name": form.product_name, "features": features, "price": form.product_price,
+               "promotion": form.product_promotion}
+        request = WriterRequest.for_product(row, form.language, seconds)
     from prompts.request import NarrationRequest  # the writer's package: only for its sources
 
     try:
-        NarrationRequest.from_dict(request).validate()
+        NarrationRequest.from_value(request.to_value()).validate()
     except StageError as exc:
         raise FormError(str(exc)) from None
-    return request
+    return request.to_value()
 
 
 def job_params(form: NewVideoForm) -> dict[str, Any]:

@@ -1,48 +1,58 @@
-"""Runs stages in a child process that can be killed: how a worker enforces time limits.
+"""Runs stages in a child process that can be killed: how both run modes enforce time limits.
 
 A Python thread cannot be stopped from outside, so a stage that hangs (a stuck GPU kernel, a
-livelocked decoder) would hold its worker slot for ever. Instead each worker slot owns one
-long-lived child process (started with ``spawn``: no inherited sockets or locks) that imports
-the stage code once and then runs ``factory.runner.run_stage`` for each message it is sent.
-The parent waits for the answer at most the stage's time limit; on overrun it SIGKILLs the
-child, records the attempt as failed ("time limit exceeded") and starts a fresh child for the
-next message. The same isolation means a segfault in native code (ffmpeg, onnxruntime, CUDA)
-fails one attempt instead of the whole worker.
+livelocked decoder) would hold its runner for ever. Instead each runner — the in-process
+dispatcher, each slot of a queue worker — owns one long-lived child process (started with
+``spawn``: no inherited sockets or locks) that imports the stage code once and then runs
+``factory.runner.run_stage`` for each request. The parent waits for the answer at most the
+stage's time limit (``factory.policy``); on overrun it SIGKILLs the child and starts a fresh one
+for the next request. The same isolation means a segfault in native code (ffmpeg, onnxruntime,
+CUDA) fails one attempt instead of the whole process.
 
-Cost: one process start per slot (plus per killed stage), not per message; a message costs a
-pipe round trip (well under a millisecond, see bench/bench_queues.py). Each start also runs the
-served stages' warm-up hooks (``Stage.warm_up``: e.g. Sonic's compile) before the child is ready.
+The child's temporary files all live in one scratch folder of its own (``TMPDIR``), removed
+when the child is killed or stopped; folders left behind by a parent that was itself killed are
+removed by the next executor that starts on the host.
+
+Cost: one process start per runner (plus one per killed stage), not per stage; a stage costs a
+pipe round trip (see bench/bench_queues.py). Each start also runs the served stages' warm-up
+hooks (``Stage.warm_up``: e.g. Sonic's compile) before the child is ready.
 """
 
 from __future__ import annotations
 
+import atexit
+import glob
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
+import shutil
 import signal
+import tempfile
 import time
-from dataclasses import dataclass
+import weakref
+from typing import Callable
 
+from factory.policy import StagePolicy
+from factory.runner import Outcome
 from factory.settings import Settings
 
 log = logging.getLogger(__name__)
 
+SCRATCH_PREFIX = "factory-scratch-"
+WARM_UP_GRACE_SECONDS = 60.0  # a warm-up may take the stage's time limit plus this
 
-@dataclass
-class StageAnswer:
-    """What the child reports back (a picklable copy of ``factory.runner.Outcome``)."""
-
-    status: str
-    next_stage: str | None
-    seconds: float
-    error: str | None
+ProgressSink = Callable[[str, str, float, str], None]
+"""Called in the parent with (job id, stage, fraction done, note) as the child reports progress."""
 
 
 def _child_main(conn, settings: Settings, stage_modules: dict[str, str], gpu: str | None, worker_id: str,
-                warm_stages: tuple[str, ...] = (), log_level: int = logging.WARNING) -> None:
+                warm_stages: tuple[str, ...], scratch: str, log_level: int = logging.WARNING) -> None:
     # Before anything imports torch/CUDA: this child sees only its GPU.
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    os.environ["TMPDIR"] = scratch  # every temporary file of the stages (and their libraries) in here
+    tempfile.tempdir = scratch
     _die_with_parent()
     # spawned: nothing of the parent's logging set-up carries over (the same format as the CLI's)
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
@@ -52,6 +62,7 @@ def _child_main(conn, settings: Settings, stage_modules: dict[str, str], gpu: st
     from factory import stages
     from factory.artifacts import open_store
     from factory.runner import run_stage
+    from factory.stages import no_progress
     from factory.store import JobStore
 
     stages.STAGE_MODULES.update(stage_modules)
@@ -67,19 +78,25 @@ def _child_main(conn, settings: Settings, stage_modules: dict[str, str], gpu: st
             return
         if request is None:
             return
-        job_id, stage_name = request
+        job_id, stage_name, use_cache, report_progress = request
+
+        def progress(fraction: float, note: str = "", job_id: str = job_id, stage_name: str = stage_name) -> None:
+            conn.send(("progress", job_id, stage_name, float(fraction), str(note)))
+
         try:
-            outcome = run_stage(jobs, artifacts, settings, job_id, stage_name, worker=worker_id)
-            conn.send(StageAnswer(outcome.status, outcome.next_stage, outcome.seconds, outcome.error))
-        except KeyError as exc:  # no such job (deleted, or a message from another database)
-            conn.send(StageAnswer("skipped", None, 0.0, f"unknown job: {exc}"))
-        except Exception as exc:  # the runner itself failed (e.g. database down): retry later
-            log.exception("run_stage crashed for %s/%s", job_id, stage_name)
-            conn.send(StageAnswer("error", stage_name, 0.0, f"{type(exc).__name__}: {exc}"))
+            outcome = run_stage(jobs, artifacts, settings, job_id, stage_name, use_cache=use_cache,
+                                progress=progress if report_progress else no_progress, worker=worker_id)
+        except KeyError:  # no such job (deleted, or a message from another database)
+            outcome = Outcome(job_id, stage_name, "skipped", error="unknown job")
+        except Exception:  # the runner itself failed (e.g. the job store is down): nothing recorded
+            log.exception("run_stage could not record %s of job %s", stage_name, job_id)
+            outcome = Outcome(job_id, stage_name, "unrecorded", next_stage=stage_name,
+                              error=f"{stage_name} could not be recorded (the job store is unreachable)")
+        conn.send(("done", outcome))
 
 
 def _warm_up(settings: Settings, stage_names: tuple[str, ...]) -> None:
-    """Run each stage's optional warm-up hook (``Stage.warm_up``) before the first message."""
+    """Run each stage's optional warm-up hook (``Stage.warm_up``) before the first request."""
     from factory import stages
 
     for name in stage_names:
@@ -93,7 +110,7 @@ def _warm_up(settings: Settings, stage_names: tuple[str, ...]) -> None:
 
 
 def _die_with_parent() -> None:
-    """Linux: have the kernel SIGKILL this child when the worker dies, so a killed worker
+    """Linux: have the kernel SIGKILL this child when its parent dies, so a killed worker
     leaves no orphan still running (and committing) a stage nobody is waiting for."""
     try:
         import ctypes
@@ -106,8 +123,25 @@ def _die_with_parent() -> None:
         pass
 
 
-DEFAULT_TIME_LIMIT = 600.0   # seconds, for a stage that `stage_time_limits` does not name
-WARM_UP_GRACE_SECONDS = 60.0  # a warm-up may take the stage's time limit plus this
+def remove_orphaned_scratch() -> None:
+    """Scratch folders whose executor process no longer exists (it was killed) are removed."""
+    from factory.lifecycle import pid_alive
+
+    for folder in glob.glob(os.path.join(tempfile.gettempdir(), f"{SCRATCH_PREFIX}*")):
+        pid = os.path.basename(folder)[len(SCRATCH_PREFIX):].split("-")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+_LIVE: weakref.WeakSet[StageExecutor] = weakref.WeakSet()
+
+
+@atexit.register  # registered after multiprocessing's own exit hook, so it runs before it
+def _kill_all_at_exit() -> None:
+    """A stage process ignores SIGTERM (its owner decides when it stops), so multiprocessing's
+    exit hook, which terminates and then joins daemon children, would wait for it for ever."""
+    for executor in list(_LIVE):
+        executor.kill()
 
 
 class TimeLimitExceeded(Exception):
@@ -125,6 +159,7 @@ class StageExecutor:
                  warm_stages: tuple[str, ...] = ()):
         """warm_stages: stages whose warm-up hook the child runs when it starts (before "ready")."""
         self.settings = settings
+        self.policy = StagePolicy.from_settings(settings)
         self.stage_modules = dict(stage_modules)
         self.gpu = gpu
         self.worker_id = worker_id
@@ -132,26 +167,30 @@ class StageExecutor:
         self._ctx = multiprocessing.get_context("spawn")
         self.process = None
         self.conn = None
+        self.scratch: str | None = None
         self.starts = 0
 
     def start(self) -> None:
         """Start the child and wait until it is ready (after its warm-up); raises ChildDied."""
+        remove_orphaned_scratch()
         parent_conn, child_conn = self._ctx.Pipe()
         self.conn = parent_conn      # before the process exists: stop() may run from another thread
+        self.scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         self.process = self._ctx.Process(
             target=_child_main,
             args=(child_conn, self.settings, self.stage_modules, self.gpu, self.worker_id, self.warm_stages,
-                  logging.getLogger().getEffectiveLevel()),
+                  self.scratch, logging.getLogger().getEffectiveLevel()),
             daemon=True,
             name=f"stage-executor-{self.worker_id}",
         )
         self.process.start()
+        _LIVE.add(self)
         child_conn.close()
         self.starts += 1
         # Local references: another thread may kill() (and reset) us while we wait.
         conn, process = self.conn, self.process
         if self._receive(conn, process, 120) is None:   # ("started", pid)
-            hung = process.is_alive()
+            hung = self._still_running(process)
             self.kill()
             raise ChildDied("the stage process did not start within 120 s" if hung
                             else f"the stage process died while starting (exit code {process.exitcode})")
@@ -159,14 +198,13 @@ class StageExecutor:
         warming = ", ".join(self.warm_stages)
         limit = 5.0
         if warming:
-            limit = sum(self.settings.time_limit(name) or DEFAULT_TIME_LIMIT for name in self.warm_stages)
-            limit += WARM_UP_GRACE_SECONDS
+            limit = sum(self.policy.time_limit(name) for name in self.warm_stages) + WARM_UP_GRACE_SECONDS
             log.info("stage process %d: warming up %s (at most %.0f s)", process.pid, warming, limit)
         started = time.monotonic()
         if self._receive(conn, process, limit) is None:   # ("ready", pid)
-            if self.process is not process:   # stopped by the worker meanwhile: not the warm-up's fault
+            if self.process is not process:   # stopped by the owner meanwhile: not the warm-up's fault
                 raise ChildDied("the stage process was stopped before it was ready")
-            hung = process.is_alive()
+            hung = self._still_running(process)
             self.kill()
             problem = f"did not get ready within {limit:.0f} s" if hung else f"died (exit code {process.exitcode})"
             if warming:   # a warm-up that hangs or kills the process would do so again
@@ -175,6 +213,13 @@ class StageExecutor:
             raise ChildDied(f"the stage process {problem}")
         if warming:
             log.info("stage process %d: warm-up done in %.0f s", process.pid, time.monotonic() - started)
+
+    @staticmethod
+    def _still_running(process) -> bool:
+        """Judge a child only once it had time to exit: right after its pipe closes, a dying
+        process still reads as alive."""
+        process.join(2.0)
+        return process.is_alive()
 
     def _receive(self, conn, process, seconds: float):
         """The child's next message, or None when it does not come within `seconds` (or the child
@@ -196,40 +241,49 @@ class StageExecutor:
     def is_running(self) -> bool:
         return self.process is not None and self.process.is_alive()
 
-    def run(self, job_id: str, stage_name: str, time_limit: float | None) -> StageAnswer:
-        """Run one stage; raises TimeLimitExceeded (child killed) or ChildDied (it crashed)."""
+    def run(self, job_id: str, stage_name: str, *, use_cache: bool = True,
+            on_progress: ProgressSink | None = None) -> Outcome:
+        """Run one stage within its time limit; raises TimeLimitExceeded (child killed) or
+        ChildDied (it crashed, or was killed by another thread)."""
         if not self.is_running():
             self.start()
         # Local references: another thread may kill() (and reset) us while we wait.
         conn, process = self.conn, self.process
         if conn is None:   # killed (a stopping worker) between start() and here
             raise ChildDied("the stage process was stopped")
-        conn.send((job_id, stage_name))
-        deadline = None if time_limit is None else time.monotonic() + time_limit
+        time_limit = self.policy.time_limit(stage_name)
+        conn.send((job_id, stage_name, use_cache, on_progress is not None))
+        deadline = time.monotonic() + time_limit
         while True:
-            wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
             try:
-                if conn.poll(wait):
-                    return conn.recv()
+                if conn.poll(max(0.0, min(1.0, deadline - time.monotonic()))):
+                    message = conn.recv()
+                    if message[0] == "done":
+                        return message[1]
+                    if on_progress is not None:  # ("progress", job id, stage, fraction, note)
+                        on_progress(*message[1:])
+                    continue
             except (EOFError, OSError):
                 self.kill()
                 raise ChildDied(f"the stage process died (exit code {process.exitcode})") from None
             if not process.is_alive():
                 self.kill()
                 raise ChildDied(f"the stage process died (exit code {process.exitcode})")
-            if deadline is not None and time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 self.kill()
-                raise TimeLimitExceeded(f"time limit of {time_limit:g} s exceeded")
+                raise TimeLimitExceeded(f"{stage_name} stopped at its time limit of {time_limit:g} s")
 
     def kill(self) -> None:
-        process, conn = self.process, self.conn
-        self.process = self.conn = None
+        process, conn, scratch = self.process, self.conn, self.scratch
+        self.process = self.conn = self.scratch = None
         if process is not None:
             if process.is_alive():
                 process.kill()
             process.join(5)
         if conn is not None:
             conn.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def stop(self) -> None:
         """Ask an idle child to exit; kill it if it does not."""
