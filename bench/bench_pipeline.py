@@ -50,8 +50,9 @@ def main() -> None:
         save_image(portrait, skimage.data.astronaut())
         service = JobService(Settings.load(data_dir=tmp / "data", publish_dir=tmp / "pub"))
         started = time.perf_counter()
-        job = service.submit(image=portrait, script=script.strip(), check=args.check)
-        job = service.run(job.id, use_cache=False)
+        job = service.submit(image=portrait, script=script.strip(), check=args.check, use_cache=False)
+        job = service.follow(job.id)
+        service.close()
         wall = time.perf_counter() - started
         if job.status != "published":
             raise SystemExit(f"job ended {job.status}: {job.error}")

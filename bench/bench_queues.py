@@ -47,7 +47,7 @@ def handoffs_ms(jobs, job_ids) -> list[float]:
     from sqlmodel import select
 
     from factory.store import StageRun
-    from queues.worker import as_utc
+    from factory.lifecycle import as_utc
 
     gaps = []
     with jobs.session() as s:
@@ -175,7 +175,7 @@ def bench_distributed(args, workdir: Path) -> None:
         store = open_store(settings)
         for label, call in (
             ("in process", lambda: run_stage(jobs, store, settings, ids[0], "digest1")),
-            ("via stage process", lambda: executor.run(ids[0], "digest1", 10)),
+            ("via stage process", lambda: executor.run(ids[0], "digest1")),
         ):
             call()
             t = time.perf_counter()
@@ -228,22 +228,20 @@ def broker_round_trip(settings, n: int = 200) -> None:
 
 def bench_embedded(args, workdir: Path) -> None:
     from factory import stages
-    from factory.artifacts import LocalArtifactStore
-    from factory.runner import run_job
+    from factory.service import JobService
     from factory.settings import Settings
-    from factory.store import JobStore
     from test_queues_stages import EXTRA_STAGES
 
     stages.STAGE_MODULES.update(EXTRA_STAGES)
-    settings = Settings.load(data_dir=workdir / "embedded")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    jobs = JobStore(settings.resolved_database_url)
-    store = LocalArtifactStore(settings.data_dir / "artifacts")
-    ids = make_jobs(jobs, args.jobs, "embedded")
+    service = JobService(Settings.load(data_dir=workdir / "embedded"))
+    ids = make_jobs(service.jobs, args.jobs, "embedded")
     t0 = time.monotonic()
+    for job_id in ids:  # the in-process dispatcher runs them one after another, in this order
+        service.dispatcher.dispatch(service.get(job_id))
     for job_id in ids:
-        run_job(jobs, store, settings, job_id)
-    report("embedded (SQLite, one process)", len(ids), time.monotonic() - t0, handoffs_ms(jobs, ids))
+        service.follow(job_id, poll_seconds=0.05)
+    report("embedded (SQLite, one process)", len(ids), time.monotonic() - t0, handoffs_ms(service.jobs, ids))
+    service.close()
 
 
 def main() -> None:

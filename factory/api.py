@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from factory.job_params import build_job_params
 from factory.service import JobService
 from factory.settings import Settings
 
@@ -65,6 +66,12 @@ def create_app(settings: Settings | None = None):
             raise HTTPException(422, f"params/writer_request must be JSON: {exc}") from None
         if not isinstance(params_dict, dict) or not isinstance(request, (dict, type(None))):
             raise HTTPException(422, "params and writer_request must be JSON objects")
+        try:
+            render = {k: v for k, v in params_dict.items() if k not in ("language", "voice", "renderer")}
+            params_dict = build_job_params(render, language=params_dict.get("language", "en"),
+                                           voice=params_dict.get("voice"), renderer=params_dict.get("renderer"))
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             try:

@@ -249,11 +249,11 @@ def _finish(service, job, out: str | None, as_json: bool) -> None:
 
     total = sum(r.seconds or 0.0 for r in service.runs(job.id))
     if job.status == JobStatus.PUBLISHED:
-        target = service.export(job.id, "video", out or Path("out") / f"{job.id}.mp4")
+        target = service.export(job.id, "video", out or Path("out") / f"{job.id}.mp4") if "video" in job.files else None
         if as_json:
             click.echo(json.dumps(service.describe(job.id), indent=2))
-        click.echo(f"✓ job {job.id} published in {total:.1f} s → {target}", err=True)
-        if not as_json:
+        click.echo(f"✓ job {job.id} published in {total:.1f} s" + (f" → {target}" if target else ""), err=True)
+        if target and not as_json:
             click.echo(str(target))
         return
     if as_json:
@@ -431,12 +431,25 @@ def _request(ctx: click.Context, job_id: str, change: str, *args) -> None:
         _finish(service, _follow(service, job.id), None, False)
 
 
-@jobs.command("approve")
-@click.argument("job_id")
-@click.pass_context
-def jobs_approve(ctx: click.Context, job_id: str) -> None:
-    """Release a job held for review (it is then published, or runs on)."""
-    _request(ctx, job_id, "approve")
+# The requests that take nothing but the job id: command name -> its help.
+JOB_REQUESTS = {
+    "approve": "Release a job held for review (it is then published, or runs on).",
+    "cancel": "Stop a job that is queued, running, interrupted or waiting for review.",
+    "resume": "Go on with an interrupted job at the stage it had reached.",
+    "retry": "Run a failed or dead job again from the stage that stopped it.",
+}
+
+
+def _request_command(name: str, help_text: str) -> None:
+    @jobs.command(name, help=help_text)
+    @click.argument("job_id")
+    @click.pass_context
+    def command(ctx: click.Context, job_id: str) -> None:
+        _request(ctx, job_id, name)
+
+
+for _name, _help in JOB_REQUESTS.items():
+    _request_command(_name, _help)
 
 
 @jobs.command("reject")
@@ -446,30 +459,6 @@ def jobs_approve(ctx: click.Context, job_id: str) -> None:
 def jobs_reject(ctx: click.Context, job_id: str, reason: str) -> None:
     """Reject a job held for review."""
     _request(ctx, job_id, "reject", reason)
-
-
-@jobs.command("cancel")
-@click.argument("job_id")
-@click.pass_context
-def jobs_cancel(ctx: click.Context, job_id: str) -> None:
-    """Stop a job that is queued, running, interrupted or waiting for review."""
-    _request(ctx, job_id, "cancel")
-
-
-@jobs.command("resume")
-@click.argument("job_id")
-@click.pass_context
-def jobs_resume(ctx: click.Context, job_id: str) -> None:
-    """Go on with an interrupted job at the stage it had reached."""
-    _request(ctx, job_id, "resume")
-
-
-@jobs.command("retry")
-@click.argument("job_id")
-@click.pass_context
-def jobs_retry(ctx: click.Context, job_id: str) -> None:
-    """Run a failed or dead job again from the stage that stopped it."""
-    _request(ctx, job_id, "retry")
 
 
 # --- doctor --------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ class JobService:
                 return job
             if on_progress and job.next_stage:
                 progress = self.dispatcher.progress(job_id).get(job.next_stage)
-                if progress is not None:
+                if progress is not None and progress.fraction < 1.0:
                     on_progress(job.next_stage, progress)
             self.dispatcher.wait(job_id, poll_seconds)
 

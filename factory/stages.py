@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -178,6 +179,17 @@ STAGE_MODULES: dict[str, str] = {
     "check": "qa.stage:STAGE",
     "publish": "factory.publish:STAGE",
 }
+
+
+def extra_stage_modules() -> dict[str, str]:
+    """Stages registered through ``FACTORY_EXTRA_STAGES="name=module:attr,..."`` (plug-in or
+    test stages), for every process: the CLI, workers and their stage processes."""
+    raw = os.environ.get("FACTORY_EXTRA_STAGES", "")
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {name.strip(): target.strip() for name, target in pairs}
+
+
+STAGE_MODULES.update(extra_stage_modules())
 
 
 def get_stage(name: str) -> Stage:

@@ -18,7 +18,7 @@ from queues.topology import QueueConfig, all_queue_names
 from factory import lifecycle
 from factory.lifecycle import as_utc
 from factory.policy import StagePolicy
-from queues.worker import extra_stage_modules
+from factory.stages import extra_stage_modules
 
 ALIVE_SECONDS = 30.0
 

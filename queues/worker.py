@@ -48,19 +48,12 @@ from factory.executor import ChildDied, StageExecutor, TimeLimitExceeded
 from factory.policy import StagePolicy
 from factory.runner import Outcome, crash_outcome
 from factory.settings import Settings
+from factory.stages import extra_stage_modules
 from factory.store import JobStatus, JobStore, WorkerBeat, utcnow
 from queues.broker import Broker, StageMessage
 from queues.topology import QueueConfig
 
 log = logging.getLogger(__name__)
-
-
-def extra_stage_modules() -> dict[str, str]:
-    """Stages registered through ``FACTORY_EXTRA_STAGES="name=module:attr,..."`` (e.g. test or
-    plug-in stages); added to ``factory.stages.STAGE_MODULES`` in the worker and its children."""
-    raw = os.environ.get("FACTORY_EXTRA_STAGES", "")
-    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
-    return {name.strip(): target.strip() for name, target in pairs}
 
 
 @dataclass

@@ -205,3 +205,83 @@ def test_crash_budget_counts_only_consecutive_crashes(tmp_path):
         else:
             crash = lifecycle.stage_crashed(store, job.id, "render", "internal error in render", policy, run_id=run.id)
     assert crash.attempt == 2 and crash.retry and store.get(job.id).status == JobStatus.QUEUED
+
+
+def test_importing_the_cli_loads_no_stage_package():
+    code = "import sys, factory.cli; print('STAGES', sorted(m for m in sys.modules if m.split('.')[0] in ('sonic', 'tts', 'qa', 'prompts')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "STAGES []" in out, out
+
+
+def test_script_files_in_any_unicode_encoding_are_read_and_binary_ones_refused_with_a_sentence(settings, tmp_path, portrait_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from factory.cli import cli
+
+    monkeypatch.setenv("FACTORY_DATA_DIR", str(settings.data_dir))
+    binary = tmp_path / "script.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    result = CliRunner().invoke(cli, ["make", "--script-file", str(binary), "--image", str(portrait_path)])
+    assert result.exit_code == 2 and "script.txt is not a text file" in result.output, result.output
+    assert "Traceback" not in result.output and "Error:" in result.output
+    result = CliRunner().invoke(cli, ["make", "--script", "Hi.", "--image", str(portrait_path), "--dynamic-scale", "nan"])
+    assert result.exit_code == 2 and "dynamic_scale must be a number between 1 and 1.5; got nan" in result.output, result.output
+
+
+def test_jobs_list_shows_whole_reasons(settings, monkeypatch):
+    from click.testing import CliRunner
+
+    from factory import lifecycle
+    from factory.cli import cli
+
+    monkeypatch.setenv("FACTORY_DATA_DIR", str(settings.data_dir))
+    reason = "The photo shows two faces; crop it to the one person who speaks, or choose a photo of one person. " * 2
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(settings.resolved_database_url)
+    job = lifecycle.submitted(store, Job(id=new_job_id(), plan=["speak"]), problem=reason.strip())
+    result = CliRunner().invoke(cli, ["jobs", "list"])
+    assert result.exit_code == 0 and f"submit: {reason.strip()}" in result.output and job.id in result.output
+
+
+def test_a_killed_stage_process_leaves_no_temporary_folder(settings, tmp_path, monkeypatch):
+    """Defect: each kill left a /tmp/factory-<job>-<stage>-* folder behind. The stage process's
+    temporary files live in its own scratch folder, removed when it is killed; one left by a
+    killed worker is removed by the next stage process that starts."""
+    import glob
+    import tempfile
+    import threading
+    import time
+
+    from factory import lifecycle
+    from factory.executor import SCRATCH_PREFIX, ChildDied, StageExecutor
+    from test_queues_stages import EXTRA_STAGES
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # this test's own /tmp
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f"{SCRATCH_PREFIX}{dead.pid}-left"
+    (orphan / "factory-job-render-x").mkdir(parents=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(settings.resolved_database_url)
+    job = lifecycle.submitted(store, Job(id=new_job_id(), plan=["sleepy"], params={"hang_first_attempt": True}))
+    executor = StageExecutor(settings, EXTRA_STAGES, worker_id="test")
+    executor.start()
+    assert not orphan.exists()
+    scratch = executor.scratch
+    errors: list[Exception] = []
+
+    def run() -> None:
+        try:
+            executor.run(job.id, "sleepy")
+        except ChildDied as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not glob.glob(f"{scratch}/factory-{job.id}-sleepy-*") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert glob.glob(f"{scratch}/factory-{job.id}-sleepy-*"), "the stage's work folder is inside the scratch folder"
+    executor.kill()
+    thread.join(30)
+    assert errors and not glob.glob(str(tmp_path / "factory-*"))

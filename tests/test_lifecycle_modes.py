@@ -189,3 +189,46 @@ def test_a_stage_that_keeps_crashing_gives_up_with_a_reason_for_people(mode):
     service.retry(job.id)  # a person asks again: a fresh budget, still crashing
     assert service.follow(job.id).status == JobStatus.DEAD
     assert [r.attempt for r in service.runs(job.id) if r.status == "error"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_killed_embedded_process_leaves_a_job_that_factory_jobs_resume_finishes(tmp_path):
+    """Defect: when `factory make` was killed mid-job the job stayed "running" for ever. The
+    next `factory` command finds it interrupted, with the reason, and `factory jobs resume`
+    goes on from the stage it had reached."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest_services import REPO
+    from factory.settings import Settings
+    from factory.store import JobStore
+    from test_queues_stages import extra_stages_env
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FACTORY_")},
+           "FACTORY_DATA_DIR": str(tmp_path / "data"), "FACTORY_EXTRA_STAGES": extra_stages_env(),
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    job_id = "killedjob001"
+    runner = ("from factory import lifecycle; from factory.service import JobService; from factory.store import Job\n"
+              "service = JobService()\n"
+              f"job = lifecycle.submitted(service.jobs, Job(id='{job_id}', plan=['sleepy', 'digest1'], params={{'hang_first_attempt': True}}))\n"
+              "service.dispatcher.dispatch(job)\nservice.follow(job.id)\n")
+    proc = subprocess.Popen([sys.executable, "-c", runner], cwd=REPO, env=env, start_new_session=True)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    jobs = JobStore(Settings.load(data_dir=tmp_path / "data").resolved_database_url)
+    _wait_for(lambda: (job := jobs.get(job_id)) is not None and job.status == JobStatus.RUNNING, what="the stage to start")
+    os.killpg(proc.pid, signal.SIGKILL)  # the process and its stage process, as `kill -9` or a lost machine would
+    proc.wait(10)
+
+    def factory(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "from factory.cli import main; main()", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    listed = factory("jobs", "list")
+    assert listed.returncode == 0 and "interrupted" in listed.stdout, listed.stdout + listed.stderr
+    assert "sleepy: the process running sleepy stopped" in listed.stdout
+    resumed = factory("jobs", "resume", job_id)
+    assert resumed.returncode == 0, resumed.stderr
+    assert jobs.require(job_id).status == JobStatus.PUBLISHED
+    assert [(r.stage, r.attempt, r.status) for r in jobs.runs(job_id)] == [
+        ("sleepy", 1, "interrupted"), ("sleepy", 2, "done"), ("digest1", 1, "done")]

@@ -114,13 +114,11 @@ def writer_request(form: NewVideoForm) -> dict[str, Any] | None:
 
 
 def job_params(form: NewVideoForm) -> dict[str, Any]:
-    """The job's params: render parameters, renderer, voice and language (the CLI's names)."""
-    params = {name: value for name, value in form.render.items() if value is not None}
-    params["renderer"] = form.renderer
-    params["language"] = form.language
-    if form.voice.strip():
-        params["voice"] = form.voice.strip()
-    return params
+    """The job's params: render parameters, renderer, voice and language (``factory.job_params``,
+    the one builder the CLI, batches and the API use too). Raises ValueError with a sentence."""
+    from factory.job_params import build_job_params
+
+    return build_job_params(form.render, language=form.language, voice=form.voice, renderer=form.renderer)
 
 
 def check_form(form: NewVideoForm) -> None:
