@@ -43,6 +43,8 @@ class StageProgress:
 class Dispatcher(Protocol):
     mode: str
     """"embedded" or "distributed": shown to people, never branched on."""
+    description: str
+    """One sentence for people: where this factory's stages run."""
     needs_this_process: bool
     """Whether stages run inside this process, so it must stay up until its jobs stop."""
 
@@ -85,6 +87,7 @@ class InProcessDispatcher:
         self.jobs = jobs
         self.policy = StagePolicy.from_settings(settings)
         self.worker_id = lifecycle.worker_identity("embedded")
+        self.description = f"Embedded mode: jobs run inside this process, one at a time. Data: {settings.data_dir}"
         self._executor = None
         self._queue: collections.deque[tuple[str, bool]] = collections.deque()
         self._changed = threading.Condition()

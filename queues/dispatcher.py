@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 class RabbitMQDispatcher:
     mode = "distributed"
     needs_this_process = False
+    description = "Distributed mode: queue workers run the stages; this process submits and follows jobs."
 
     def __init__(self, settings: Settings, jobs: JobStore):
         self.settings = settings

@@ -37,10 +37,7 @@ def main() -> None:
         st.title("🎬 Talking-video factory")
         page = st.radio("Page", list(PAGES), key="page", label_visibility="collapsed")
         st.divider()
-        if console.mode == "distributed":
-            st.caption("Distributed mode: workers run the stages; this console submits and follows jobs.")
-        else:
-            st.caption(f"Embedded mode: jobs run inside this console, one at a time. Data: `{settings.data_dir}`")
+        st.caption(console.service.dispatcher.description)
     PAGES[page](console)
 
 

@@ -21,10 +21,6 @@ class Console:
     def settings(self) -> Settings:
         return self.service.settings
 
-    @property
-    def mode(self) -> str:
-        return self.service.dispatcher.mode
-
     def progress(self, job: Job) -> dict[str, StageProgress]:
         return self.service.dispatcher.progress(job.id)
 

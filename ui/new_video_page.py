@@ -85,8 +85,6 @@ def new_video_page(console: Console) -> None:
     job_id = st.session_state.get(CURRENT_JOB)
     if job_id:
         st.subheader("Your video")
-        if console.mode == "distributed":
-            st.caption("Distributed mode: the workers run the stages; this page follows the job store.")
         show_job(console, job_id)
 
 
