@@ -392,7 +392,7 @@ def test_render_stage_with_sonic_and_no_weights_fails_with_the_doctors_message(t
     from factory.settings import Settings
 
     service = JobService(Settings.load(data_dir=tmp_path / "d", publish_dir=tmp_path / "p"))
-    job = service.run(service.submit(image=portrait_path, script="Hello.", params={"renderer": "sonic"}, check=False).id)
+    job = service.follow(service.submit(image=portrait_path, script="Hello.", params={"renderer": "sonic"}, check=False).id)
     assert job.status == "failed"
     assert "Sonic GPU renderer" in job.error and "FACTORY_SONIC_MODEL_DIR" in job.error
 
