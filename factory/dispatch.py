@@ -60,6 +60,9 @@ class Dispatcher(Protocol):
     def is_active(self, job_id: str) -> bool:
         """Whether something will move the job on without a person acting."""
 
+    def prepare(self) -> None:
+        """A job is about to be submitted: get ready to run it (e.g. start a stage process)."""
+
     def stop_job(self, job_id: str) -> None:
         """A cancelled job: stop its running stage if it runs here."""
 
@@ -102,18 +105,23 @@ class InProcessDispatcher:
         atexit.register(self.close)
 
     # --- the Dispatcher interface ----------------------------------------------------------
+    def prepare(self) -> None:
+        """Start the stage process now (it takes a moment), so the first job does not wait for it."""
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="factory-jobs", daemon=True)
+                self._thread.start()
+
     def dispatch(self, job: Job, *, use_cache: bool = True) -> None:
         if job.next_stage is None:
             return
+        self.prepare()
         with self._changed:
             if job.id in self._active:
                 return
             self._active.add(job.id)
             self._progress[job.id] = {}
             self._queue.append((job.id, use_cache))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name="factory-jobs", daemon=True)
-                self._thread.start()
             self._changed.notify_all()
 
     def progress(self, job_id: str) -> dict[str, StageProgress]:
@@ -145,12 +153,20 @@ class InProcessDispatcher:
 
     # --- the background thread -------------------------------------------------------------
     def _serve(self) -> None:
+        from factory.stages import STAGE_MODULES
+
+        self._executor = StageExecutor(self.settings, dict(STAGE_MODULES), worker_id=self.worker_id)
+        try:
+            self._executor.start()
+        except ChildDied as exc:  # the first stage tries again and records what happens
+            if not self._closing.is_set():
+                log.error("the stage process did not start: %s", exc)
         while not self._closing.is_set():
             with self._changed:
                 while not self._queue and not self._closing.is_set():
                     self._changed.wait(1.0)
                 if self._closing.is_set():
-                    return
+                    break
                 job_id, use_cache = self._queue.popleft()
                 self._current = job_id
             try:
@@ -162,12 +178,9 @@ class InProcessDispatcher:
                     self._current = None
                     self._active.discard(job_id)
                     self._changed.notify_all()
+        self._executor.kill()  # closed: whatever close() did not catch while it was starting
 
     def _run_job(self, job_id: str, use_cache: bool) -> None:
-        from factory.stages import STAGE_MODULES
-
-        if self._executor is None:
-            self._executor = StageExecutor(self.settings, dict(STAGE_MODULES), worker_id=self.worker_id)
         job = self.jobs.require(job_id)
         stage = job.next_stage if job.status in (JobStatus.QUEUED, JobStatus.INTERRUPTED) else None
         while stage is not None and not self._closing.is_set():

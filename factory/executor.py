@@ -66,6 +66,7 @@ def _child_main(conn, settings: Settings, stage_modules: dict[str, str], gpu: st
     from factory.store import JobStore
 
     stages.STAGE_MODULES.update(stage_modules)
+    import factory.media  # noqa: F401 — every stage reads or writes media: load numpy, PyAV and ffmpeg's wrapper now
     jobs = JobStore(settings.resolved_database_url, migrate=False)
     artifacts = open_store(settings)
     conn.send(("started", os.getpid()))

@@ -106,7 +106,8 @@ def stage_started(jobs: JobStore, job_id: str, stage: str, policy: StagePolicy,
     with jobs.locked(job_id) as (session, job):
         if job.status not in ALLOWED_FROM["stage_started"] or job.next_stage != stage:
             return None
-        open_runs = _open_runs(session, job_id, stage)
+        runs = _stage_runs(session, job_id, stage)  # one query: open runs, crash streak and attempt number
+        open_runs = [run for run in runs if run.finished_at is None]
         now = utcnow()
         if any(not _is_dead(run.worker, session.get(WorkerBeat, run.worker), run, policy, now)
                for run in open_runs if run.worker):
@@ -114,14 +115,14 @@ def stage_started(jobs: JobStore, job_id: str, stage: str, policy: StagePolicy,
         for run in open_runs:
             _close_run(run, RunStatus.INTERRUPTED, f"the process running {stage} stopped ({run.worker})")
             session.add(run)
-        session.flush()
-        crashes = _crashes_in_a_row(session, job_id, stage)
+        crashes = _streak(runs)
         if policy.gives_up_after(crashes):
             _give_up(job, stage, crashes, job.error or f"{stage} kept stopping")
             session.add(job)
             session.commit()
             return None
-        run = StageRun(job_id=job_id, stage=stage, attempt=_attempts(session, job_id, stage) + 1, worker=worker)
+        attempts = sum(1 for r in runs if r.status != RunStatus.RETRIED)
+        run = StageRun(job_id=job_id, stage=stage, attempt=attempts + 1, worker=worker)
         job.status, job.error, job.updated_at = S.RUNNING, None, utcnow()
         session.add(job)
         session.add(run)
@@ -406,20 +407,26 @@ def _open_runs(session: Session, job_id: str, stage: str | None = None) -> list[
     return list(session.exec(query.where(StageRun.stage == stage) if stage else query))
 
 
-def _crashes_in_a_row(session: Session, job_id: str, stage: str) -> int:
-    """Crashes of ``stage`` since it last ended any other way (finished, sent back, retried by
+def _stage_runs(session: Session, job_id: str, stage: str) -> list[StageRun]:
+    return list(session.exec(select(StageRun).where(StageRun.job_id == job_id, StageRun.stage == stage).order_by(StageRun.id)))
+
+
+def _streak(runs: list[StageRun]) -> int:
+    """Crashes since the stage last ended any other way (finished, sent back, retried by
     request): what ``policy.max_attempts`` limits."""
     streak = 0
-    runs = session.exec(select(StageRun).where(StageRun.job_id == job_id, StageRun.stage == stage).order_by(StageRun.id))
     for run in runs:
         streak = streak + 1 if run.status in RunStatus.CRASHES else 0
     return streak
 
 
+def _crashes_in_a_row(session: Session, job_id: str, stage: str) -> int:
+    return _streak(_stage_runs(session, job_id, stage))
+
+
 def _attempts(session: Session, job_id: str, stage: str) -> int:
     """Runs of ``stage`` so far: the next attempt's number is one more."""
-    return len(session.exec(select(StageRun).where(
-        StageRun.job_id == job_id, StageRun.stage == stage, StageRun.status != RunStatus.RETRIED)).all())
+    return sum(1 for run in _stage_runs(session, job_id, stage) if run.status != RunStatus.RETRIED)
 
 
 def _last_stage_run(session: Session, job_id: str) -> str | None:

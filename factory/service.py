@@ -69,6 +69,7 @@ class JobService:
         sources = [x is not None for x in (script, audio, writer_request)]
         if sum(sources) != 1:
             raise ValueError("give exactly one of: a script, an audio file, or a writer request")
+        self.dispatcher.prepare()  # overlaps the stage process's start with the checks below
         check = self.settings.qa_enabled if check is None else check
         if priority is None:
             priority = BATCH_PRIORITY if batch else EDITOR_PRIORITY

@@ -41,6 +41,9 @@ class RabbitMQDispatcher:
             lifecycle.not_dispatched(self.jobs, job.id, "submit: the job could not be queued (the message broker "
                                                          "is unreachable). Try again in a minute.")
 
+    def prepare(self) -> None:
+        pass
+
     def progress(self, job_id: str) -> dict[str, StageProgress]:
         return {}
 
