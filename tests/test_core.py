@@ -144,8 +144,6 @@ def test_submit_with_the_broker_down_fails_the_job_visibly(settings, portrait_pa
 
 
 def test_http_api_renders_a_job_in_the_background_and_serves_the_video(settings, portrait_path):
-    import time
-
     from fastapi.testclient import TestClient
 
     from factory.api import create_app
@@ -164,6 +162,9 @@ def test_http_api_renders_a_job_in_the_background_and_serves_the_video(settings,
     assert job["status"] == "published", job
     video = client.get(f"/jobs/{job_id}/files/video")
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"  # an MP4
+    refused = client.post(f"/jobs/{job_id}/cancel")  # the lifecycle's refusal, as the API says it
+    assert refused.status_code == 409 and refused.json()["detail"] == f"job {job_id} is published; it cannot be cancelled"
+    assert client.post("/jobs/nope/retry").status_code == 404
     assert client.post("/jobs", files={"image": ("me.png", b"x", "image/png")}, data={"script": "Hi", "params": "[1]"}).status_code == 422
 
 

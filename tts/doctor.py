@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from factory.doctor import Check, installed_version, package_file
+from factory.doctor import Check, installed_version
 from factory.settings import Settings
 
 
