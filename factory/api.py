@@ -24,7 +24,7 @@ from factory.settings import Settings
 
 
 def create_app(settings: Settings | None = None):
-    from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+    from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
     from fastapi.responses import FileResponse
 
     from factory.lifecycle import TransitionRefused
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None):
         writer_request: str | None = Form(None, description="JSON: {use_case, topic|source|product, language, target_seconds}"),
         params: str = Form("{}", description="JSON render parameters, voice, language"),
         check: bool | None = Form(None),
-        priority: int | None = Form(None),
+        priority: int | None = Form(None, ge=0, le=10, description="Queue priority, 0 (batch) to 10"),
         batch: str | None = Form(None),
     ) -> dict[str, Any]:
         try:
@@ -90,7 +90,8 @@ def create_app(settings: Settings | None = None):
         return service.describe(job.id)
 
     @app.get("/jobs")
-    def list_jobs(status: str | None = None, batch: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def list_jobs(status: str | None = None, batch: str | None = None,
+                  limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
         return [j.model_dump(mode="json", exclude={"values"}) for j in service.list(limit=limit, status=status, batch=batch)]
 
     @app.get("/jobs/{job_id}")

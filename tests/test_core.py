@@ -165,6 +165,11 @@ def test_http_api_renders_a_job_in_the_background_and_serves_the_video(settings,
     refused = client.post(f"/jobs/{job_id}/cancel")  # the lifecycle's refusal, as the API says it
     assert refused.status_code == 409 and refused.json()["detail"] == f"job {job_id} is published; it cannot be cancelled"
     assert client.post("/jobs/nope/retry").status_code == 404
+    # numbers too large for the database are refused with 422, not a server error
+    assert client.get("/jobs", params={"limit": "99999999999999999999"}).status_code == 422
+    too_urgent = client.post("/jobs", files={"image": ("me.png", portrait_path.read_bytes(), "image/png")},
+                             data={"script": "Hi.", "priority": "99999999999999999999"})
+    assert too_urgent.status_code == 422
     assert client.post("/jobs", files={"image": ("me.png", b"x", "image/png")}, data={"script": "Hi", "params": "[1]"}).status_code == 422
 
 
