@@ -295,3 +295,12 @@ def test_script_to_video_end_to_end_in_the_console(env, portrait_path):
         assert any("Held for an editor's review" in w.value for w in at.warning)
     qa_table = at.dataframe[0].value
     assert "wer" in set(qa_table["check"])  # the transcript check's error rate is listed
+
+
+def test_the_jobs_page_shows_what_the_writer_drafted():
+    from factory.store import Job
+    from ui.job_details import spoken_text
+
+    drafted = Job(id="j", plan=["write", "speak"], values={"narration": {"title": "T", "narration": "The draft."}})
+    assert spoken_text(drafted) == "The draft."
+    assert spoken_text(Job(id="k", plan=["speak"], values={"script": "Given.", "narration": {"narration": "x"}})) == "Given."

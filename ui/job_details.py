@@ -203,9 +203,9 @@ def spoken_text(job: Job) -> str | None:
     script = job.values.get("script")
     if isinstance(script, str) and script.strip():
         return script
-    narration = job.values.get("narration")
-    if isinstance(narration, Mapping) and isinstance(narration.get("script"), str):
-        return narration["script"]
+    narration = job.values.get("narration")  # factory.payloads.Narration: the text is under "narration"
+    if isinstance(narration, Mapping) and isinstance(narration.get("narration"), str):
+        return narration["narration"]
     speech = job.values.get("speech")
     if isinstance(speech, Mapping) and isinstance(speech.get("text"), str):
         return speech["text"]
