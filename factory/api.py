@@ -36,7 +36,8 @@ def create_app(settings: Settings | None = None):
         yield
         service.close()  # a stage running here is stopped; its job is left to resume
 
-    app = FastAPI(title="Talking-video factory", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Talking-video factory", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    serve_docs_offline(app)
 
     def save_upload(upload: UploadFile, folder: Path) -> Path:
         path = folder / Path(upload.filename or "upload").name
@@ -146,3 +147,21 @@ def create_app(settings: Settings | None = None):
 
     app.state.service = service
     return app
+
+
+def serve_docs_offline(app) -> None:
+    """``/docs`` with Swagger UI's files served from the ``swagger-ui-py`` package (Swagger UI 5,
+    which reads FastAPI's OpenAPI 3.1): FastAPI's default page loads them from a CDN, so it stays
+    blank on a machine without internet."""
+    import swagger_ui
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-assets", StaticFiles(directory=Path(swagger_ui.__file__).parent / "static"), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} — API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")

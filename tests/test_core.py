@@ -130,6 +130,13 @@ def test_http_api_rejects_a_bad_photo_and_lists_jobs(settings, tmp_path):
     assert client.get(f"/jobs/{job['id']}").json()["error"] == job["error"]
     assert [j["id"] for j in client.get("/jobs").json()] == [job["id"]]
     assert client.get("/jobs/nope").status_code == 404
+    # /docs works without internet: every script and style it names is served here
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and "cdn" not in page.text.lower()
+    assets = re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', page.text)
+    assert len(assets) >= 2 and all(client.get(url).status_code == 200 for url in assets)
     assert client.post("/jobs", files={"image": ("me.jpg", b"x", "image/jpeg")}).status_code == 422  # nothing to say
 
 
