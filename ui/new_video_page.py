@@ -8,9 +8,10 @@ from typing import Any
 
 import streamlit as st
 
+from factory.stages import ParamSpec
 from ui.console import Console
 from ui.job_widgets import show_job
-from ui.render_params import ParamSpec, render_param_specs
+from ui.render_params import label, render_param_specs, slider_step
 from ui.submission import (
     AUDIO_TYPES,
     IMAGE_TYPES,
@@ -157,8 +158,8 @@ def _param_input(spec: ParamSpec, renderer: str) -> Any:
     # resets that slider to the new default instead of keeping the old one.
     key = f"param_{spec.name}_{renderer}" if spec.name == "min_resolution" else f"param_{spec.name}"
     if spec.kind is bool:
-        return st.checkbox(spec.label, value=bool(spec.default), help=spec.help, key=key)
+        return st.checkbox(label(spec), value=bool(spec.default), help=spec.help, key=key)
     if spec.low is None or spec.high is None:
-        return st.number_input(spec.label, value=spec.kind(spec.default), step=spec.kind(1), help=spec.help, key=key)
+        return st.number_input(label(spec), value=spec.kind(spec.default), step=spec.kind(1), help=spec.help, key=key)
     low, high, default = spec.kind(spec.low), spec.kind(spec.high), spec.kind(spec.default)
-    return st.slider(spec.label, low, high, default, step=spec.kind(spec.step), help=spec.help, key=key)
+    return st.slider(label(spec), low, high, default, step=spec.kind(slider_step(spec)), help=spec.help, key=key)

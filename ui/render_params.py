@@ -1,43 +1,32 @@
-"""The render parameters as the console's sliders need them: name, range, default, help.
+"""The render parameters as the console's sliders need them.
 
-The source of truth is ``sonic.params`` (the renderer's own parameter dataclass); the CLI's
-options are built from it too, so the console and ``factory make`` never disagree.
+The source of truth is what the render stage declares (``Stage.params``, built from
+``sonic.params.RenderParams``); the CLI's options are built from the same declaration, so the
+console and ``factory make`` never disagree.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
 
-@dataclass(frozen=True)
-class ParamSpec:
-    name: str
-    kind: type
-    """int, float or bool."""
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    help: str = ""
-
-    @property
-    def label(self) -> str:
-        return self.name.replace("_", " ").capitalize()
-
-    @property
-    def step(self) -> float | int:
-        """Slider step: whole numbers for ints, hundredths for the scales and ratios."""
-        return 1 if self.kind is int else 0.01
+from factory.stages import ParamSpec
 
 
 def render_param_specs(renderer: str = "cpu") -> list[ParamSpec]:
-    """One spec per render parameter, defaults for ``renderer`` ("cpu" or "sonic")."""
-    from sonic.params import DEFAULT_MIN_RESOLUTION, HELP, RANGES, RenderParams
+    """One spec per render parameter (the renderer itself is chosen apart), with the defaults of
+    ``renderer`` ("cpu" or "sonic")."""
+    from factory.stages import get_stage
+    from sonic.params import DEFAULT_MIN_RESOLUTION
 
-    defaults = RenderParams(min_resolution=DEFAULT_MIN_RESOLUTION.get(renderer, 512))
-    specs = []
-    for f in dataclasses.fields(RenderParams):
-        value = getattr(defaults, f.name)
-        low, high = RANGES.get(f.name, (None, None))
-        specs.append(ParamSpec(f.name, type(value), value, low, high, HELP.get(f.name, "")))
-    return specs
+    specs = [spec for spec in get_stage("render").params if not spec.choices]
+    return [dataclasses.replace(spec, default=DEFAULT_MIN_RESOLUTION.get(renderer, 512)) if spec.name == "min_resolution"
+            else spec for spec in specs]
+
+
+def label(spec: ParamSpec) -> str:
+    return spec.name.replace("_", " ").capitalize()
+
+
+def slider_step(spec: ParamSpec) -> float | int:
+    """Whole numbers for ints, hundredths for the scales and ratios."""
+    return 1 if spec.kind is int else 0.01
