@@ -3,8 +3,9 @@
 Like dramatiq's ``Retries`` and ``TimeLimit`` middleware, this is the single rule the in-process
 dispatcher and the RabbitMQ worker both follow:
 
-* a stage that crashes (an internal error, its process killed, its time limit passed) is tried
-  again after a back-off delay, up to ``max_attempts`` crashes in a row; then the job is dead;
+* a stage that crashes (an internal error, its stage process killed, its time limit passed) is
+  tried again after a back-off delay, up to ``max_attempts`` crashes in a row; then the job is
+  dead. A run interrupted because its worker died does not count;
 * every stage run is stopped at its time limit (its process is killed);
 * a worker that has not sent a heartbeat for ``worker_silent_seconds`` is known dead: its open
   stage runs end as interrupted; after ``worker_forget_seconds`` it is no longer listed.

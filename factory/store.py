@@ -56,7 +56,10 @@ class RunStatus:
     INTERRUPTED = "interrupted"  # its process died or was stopped before it finished
     RETRIED = "retried"  # not a run: marks where a person asked to try again
 
-    CRASHES = frozenset({ERROR, INTERRUPTED})
+    CRASHES = frozenset({ERROR})
+    """What the retry budget counts. A run interrupted because the worker process itself died
+    (a deploy, a lost machine) is not the stage's fault: the stage runs in its own process, so
+    what a job can crash is that process, which ends as an error."""
 
 
 class Job(SQLModel, table=True):

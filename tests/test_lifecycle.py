@@ -123,15 +123,15 @@ def test_the_last_crash_and_the_give_up_are_one_transaction(store):
     assert len(store.runs(job.id)) == 3
 
 
-def test_crashes_that_left_no_verdict_count_and_the_budget_is_enforced_at_start(store):
-    """Runs ended as interrupted (a killed worker) count as crashes: a stage that kills its
-    worker every time is given up on when its message comes back the fourth time."""
+def test_a_worker_that_died_does_not_use_up_the_jobs_attempts(store):
+    """Runs ended as interrupted (the worker process was killed: a deploy, a lost machine) are
+    not the stage's fault; the crashes that count end as errors (its own process died)."""
     job = lifecycle.submitted(store, Job(id=new_job_id(), plan=["a"]))
     for _ in range(3):
         run = lifecycle.stage_started(store, job.id, "a", POLICY, worker="w").run
         lifecycle.interrupted(store, job.id, "the process running a stopped", run_id=run.id)
-    assert lifecycle.stage_started(store, job.id, "a", POLICY) is None
-    assert store.require(job.id).status == JobStatus.DEAD
+    start = lifecycle.stage_started(store, job.id, "a", POLICY, worker="w")
+    assert start is not None and start.run.attempt == 4 and store.require(job.id).status == JobStatus.RUNNING
 
 
 def test_a_retry_by_request_starts_a_fresh_budget_at_the_stage_that_stopped(store):
