@@ -137,7 +137,9 @@ class InProcessDispatcher:
             return job_id in self._active
 
     def stop_job(self, job_id: str) -> None:
-        if self._current == job_id and self._executor is not None:
+        with self._changed:
+            running_it = self._current == job_id
+        if running_it and self._executor is not None:
             self._executor.kill()  # its stage's result would be dropped anyway
 
     def close(self) -> None:

@@ -8,10 +8,9 @@ with the same sentence before anything is created.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
-LANGUAGES = ("en", "zh")
+from factory.payloads import NARRATION_LANGUAGES as LANGUAGES
 
 
 def build_job_params(values: Mapping[str, Any], *, language: str = "en", voice: str | None = None,
@@ -38,6 +37,3 @@ def build_job_params(values: Mapping[str, Any], *, language: str = "en", voice: 
         params["voice"] = voice.strip()
     return params
 
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -57,11 +57,6 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     "retried": frozenset({S.FAILED, S.DEAD}),
 }
 
-# What an editor asked for, as they would say it (for TransitionRefused's sentence).
-REQUEST_WORDS = {"approved": "approved", "rejected": "rejected", "cancelled": "cancelled",
-                 "resumed": "resumed", "retried": "retried"}
-
-
 class TransitionRefused(ValueError):
     """An editor's request that the job's state does not allow; the message says why."""
 
@@ -121,8 +116,7 @@ def stage_started(jobs: JobStore, job_id: str, stage: str, policy: StagePolicy,
             session.add(job)
             session.commit()
             return None
-        attempts = sum(1 for r in runs if r.status != RunStatus.RETRIED)
-        run = StageRun(job_id=job_id, stage=stage, attempt=attempts + 1, worker=worker)
+        run = StageRun(job_id=job_id, stage=stage, attempt=_attempts(runs) + 1, worker=worker)
         job.status, job.error, job.updated_at = S.RUNNING, None, utcnow()
         session.add(job)
         session.add(run)
@@ -214,12 +208,13 @@ def stage_crashed(jobs: JobStore, job_id: str, stage: str, reason: str, policy: 
     with jobs.locked(job_id) as (session, job):
         runs = [session.get(StageRun, run_id)] if run_id is not None else _open_runs(session, job_id, stage)
         closed = [run for run in runs if run is not None and run.finished_at is None]
+        stage_runs = _stage_runs(session, job_id, stage)
         if not closed and job.next_stage == stage:  # it crashed before its run was opened (its process did not start)
-            closed = [StageRun(job_id=job_id, stage=stage, attempt=_attempts(session, job_id, stage) + 1)]
+            closed = [StageRun(job_id=job_id, stage=stage, attempt=_attempts(stage_runs) + 1)]
+            stage_runs.append(closed[0])
         for run in closed:
             session.add(_close_run(run, RunStatus.ERROR, reason + (f"\n{detail}" if detail else "")))
-        session.flush()
-        crashes = _crashes_in_a_row(session, job_id, stage)
+        crashes = _streak(stage_runs)
         ours = job.status in ALLOWED_FROM["stage_crashed"] and job.next_stage == stage
         retry = ours and not policy.gives_up_after(crashes)
         if ours:
@@ -386,7 +381,7 @@ def as_utc(moment: datetime) -> datetime:
 
 def _require(job: Job, event: str) -> None:
     if job.status not in ALLOWED_FROM[event]:
-        raise TransitionRefused(f"job {job.id} is {job.status.replace('_', ' ')}; it cannot be {REQUEST_WORDS[event]}")
+        raise TransitionRefused(f"job {job.id} is {job.status.replace('_', ' ')}; it cannot be {event}")
 
 
 def _give_up(job: Job, stage: str, crashes: int, reason: str) -> None:
@@ -420,13 +415,9 @@ def _streak(runs: list[StageRun]) -> int:
     return streak
 
 
-def _crashes_in_a_row(session: Session, job_id: str, stage: str) -> int:
-    return _streak(_stage_runs(session, job_id, stage))
-
-
-def _attempts(session: Session, job_id: str, stage: str) -> int:
-    """Runs of ``stage`` so far: the next attempt's number is one more."""
-    return sum(1 for run in _stage_runs(session, job_id, stage) if run.status != RunStatus.RETRIED)
+def _attempts(runs: list[StageRun]) -> int:
+    """Runs of the stage so far (the markers of a retry by request are not runs)."""
+    return sum(1 for run in runs if run.status != RunStatus.RETRIED)
 
 
 def _last_stage_run(session: Session, job_id: str) -> str | None:

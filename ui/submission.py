@@ -28,7 +28,7 @@ SOURCES: dict[str, str] = {
     "product": "Product row (the writer pitches it)",
 }
 WRITER_SOURCES = ("topic", "policy", "product")
-LANGUAGES: dict[str, str] = {"en": "English", "zh": "Chinese"}
+LANGUAGES: dict[str, str] = {"en": "English", "zh": "Chinese"}  # the names of factory.payloads.NARRATION_LANGUAGES
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp"]
 AUDIO_TYPES = ["wav", "mp3", "m4a", "aac", "flac", "ogg", "opus", "webm", "mp4"]
 
