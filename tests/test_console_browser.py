@@ -160,6 +160,7 @@ def test_console_plays_and_downloads_a_published_video(embedded, settings, portr
         page_radio[0].click()
         video = wait.until(lambda d: d.find_elements(By.TAG_NAME, "video"), "no <video> on the job's page")[0]
         body = chrome.find_element(By.TAG_NAME, "body").text
+        chrome.save_screenshot(str(tmp_path / "jobs-page.png"))  # for a person to look at (pytest keeps tmp_path)
         assert f"Job {job.id}" in body and "Published" in body, body[:2000]
 
         # The video plays: its clock moves.
