@@ -194,7 +194,8 @@ def make(ctx: click.Context, script_text, script_file, audio, topic, summary, so
     with open_service(ctx) as service:
         try:
             job = service.submit(image=image, script=script_text, audio=audio, writer_request=writer_request,
-                                 params=params, check=False if no_check else None, use_cache=not no_cache)
+                                 params=params, check=False if no_check else None, use_cache=not no_cache,
+                                 created_by=cli_user())
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
         click.echo(f"job {job.id}: {' → '.join(job.plan)}", err=True)
@@ -327,7 +328,8 @@ def batch(ctx: click.Context, rows, image, language, target_seconds, voice, out_
                     rates[row.language] = service.measured_speaking_rate(params, row.language)
                 row.writer_request["speaking_rate"] = rates[row.language]
             job = service.submit(image=row.image, script=row.script, writer_request=row.writer_request,
-                                 params={**params, "language": row.language}, check=False if no_check else None, batch=batch_id)
+                                 params={**params, "language": row.language}, check=False if no_check else None, batch=batch_id,
+                                 created_by=cli_user())
             jobs.append((row.number, job.id))
         click.echo(f"{batch_id}: {len(jobs)} job(s) from {len(planned)} row(s)", err=True)
 
@@ -398,7 +400,9 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
         return
     click.echo(f"job      {job.id}  ({job.status})")
     click.echo(f"plan     {' → '.join(job.plan)}   next: {job.next_stage or '-'}")
-    click.echo(f"created  {job.created_at:%Y-%m-%d %H:%M:%S}")
+    click.echo(f"created  {job.created_at:%Y-%m-%d %H:%M:%S}" + (f" by {job.created_by}" if job.created_by else ""))
+    if job.decided_by:
+        click.echo(f"decided  by {job.decided_by}")
     if job.error:
         click.echo(f"error    {job.error}")
     if job.review:
@@ -409,10 +413,22 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     report = (job.values.get("render") or {}).get("renderer_report")
     if report:   # the GPU renderer's seconds, time to first frame and peak memory
         click.echo(f"render   {json.dumps(report)}")
+    for model in job.values.get("models", []):
+        click.echo(f"model    {model_line(model)}")
     click.echo("stages")
     for r in service.runs(job.id):
         err = f"  {r.error.splitlines()[0]}" if r.error else ""
         click.echo(f"  {r.stage:<8} attempt {r.attempt}  {r.status:<7} {r.seconds or 0:7.2f} s{err}")
+    for delivery in service.deliveries(job.id):
+        last = delivery["attempts"][-1]["note"] if delivery["attempts"] else "not tried yet"
+        click.echo(f"sent     {delivery['kind']} {delivery['event'] or ''} → {delivery['destination']}: "
+                   f"{delivery['status']} after {len(delivery['attempts'])} attempt(s) ({last})")
+
+
+def model_line(model: dict) -> str:
+    """One model a job used, with its licence; a model not for commercial use says so loudly."""
+    warning = "  NOT FOR COMMERCIAL USE" if model.get("commercial_use") is False else ""
+    return f"{model.get('role', '?'):<8} {model.get('name', '?')}  licence: {model.get('licence', 'unknown')}{warning}"
 
 
 def _request(ctx: click.Context, job_id: str, change: str, *args) -> None:
@@ -421,7 +437,7 @@ def _request(ctx: click.Context, job_id: str, change: str, *args) -> None:
 
     with open_service(ctx) as service:
         try:
-            job = getattr(service, change)(job_id, *args)
+            job = getattr(service, change)(job_id, *args, by=cli_user())
         except KeyError as exc:
             raise click.ClickException(str(exc.args[0])) from None
         except TransitionRefused as exc:
@@ -461,6 +477,65 @@ for _name, _help in JOB_REQUESTS.items():
 def jobs_reject(ctx: click.Context, job_id: str, reason: str) -> None:
     """Reject a job held for review."""
     _request(ctx, job_id, "reject", reason)
+
+
+def cli_user() -> str:
+    """Who is at the command line, as jobs record it."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli"
+
+
+# --- the outbox ----------------------------------------------------------------------------
+
+
+@cli.group()
+def outbox() -> None:
+    """Webhooks, e-mails and uploads waiting to leave, and their delivery."""
+
+
+@outbox.command("run")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between looks for due messages.")
+@click.pass_context
+def outbox_run(ctx: click.Context, interval: float) -> None:
+    """Deliver due messages until stopped (one per machine is plenty; several are safe)."""
+    from factory.outbox import deliver_due
+    from factory.store import JobStore
+
+    settings = load_settings(ctx)
+    store = JobStore(settings.resolved_database_url)
+    click.echo("delivering the outbox; Ctrl-C stops", err=True)
+    try:
+        while True:
+            if not deliver_due(store, settings):
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "delivered", "dead"]), help="Only messages with this status.")
+@click.option("--limit", default=20, show_default=True)
+@click.pass_context
+def outbox_list(ctx: click.Context, status: str | None, limit: int) -> None:
+    """The newest messages: when, kind, job, where to, status, attempts, last error."""
+    from sqlmodel import select
+
+    from factory.outbox import OutboxMessage
+    from factory.store import JobStore
+
+    store = JobStore(load_settings(ctx).resolved_database_url)
+    with store.session() as session:
+        query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(limit)
+        rows = list(session.exec(query.where(OutboxMessage.status == status) if status else query))
+    if not rows:
+        click.echo("nothing in the outbox")
+    for m in rows:
+        click.echo(f"{m.created_at:%Y-%m-%d %H:%M}  {m.kind:<14} job={m.job_id or '-':<12} {m.status:<9} "
+                   f"tries={m.attempts}  → {m.destination}" + (f"\n    {m.last_error}" if m.last_error else ""))
 
 
 # --- doctor --------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlmodel import Session, delete, select
 
+from factory import outbox
 from factory.policy import StagePolicy
 from factory.store import Job, JobStatus, JobStore, RunStatus, StageRun, WorkerBeat, utcnow
 
@@ -79,6 +80,7 @@ def submitted(jobs: JobStore, job: Job, problem: str | None = None) -> Job:
     job.error = f"submit: {problem}" if problem else None
     with jobs.session() as session:
         session.add(job)
+        _announce(session, job, S.QUEUED)
         session.commit()
     return job
 
@@ -112,8 +114,10 @@ def stage_started(jobs: JobStore, job_id: str, stage: str, policy: StagePolicy,
             session.add(run)
         crashes = _streak(runs)
         if policy.gives_up_after(crashes):
+            was = job.status
             _give_up(job, stage, crashes, job.error or f"{stage} kept stopping")
             session.add(job)
+            _announce(session, job, was)
             session.commit()
             return None
         run = StageRun(job_id=job_id, stage=stage, attempt=_attempts(runs) + 1, worker=worker)
@@ -134,14 +138,16 @@ def stage_done(jobs: JobStore, run: StageRun, *, files: dict[str, str], values: 
         row = _close_run(session.get(StageRun, run.id), RunStatus.CACHED if cached else RunStatus.DONE, None, cache_key)
         session.add(row)
         if job.status in ALLOWED_FROM["stage_done"] and job.next_stage == run.stage:
+            was = job.status
             job.files = {**job.files, **files}
-            job.values = {**job.values, **values}
+            job.values = merged_values(job.values, values)
             job.next_stage = following_stage(job, run.stage)
             job.status = S.QUEUED if job.next_stage else S.PUBLISHED
             if job.next_stage is None:
                 job.published_at = utcnow()
             job.updated_at = utcnow()
             session.add(job)
+            _announce(session, job, was)
         session.commit()
         return job.next_stage if job.status not in S.FINAL else None
 
@@ -153,6 +159,7 @@ def stage_failed(jobs: JobStore, run: StageRun, reason: str, cache_key: str | No
         if job.status in ALLOWED_FROM["stage_failed"] and job.next_stage == run.stage:
             job.status, job.next_stage, job.error, job.updated_at = S.FAILED, None, f"{run.stage}: {reason}", utcnow()
             session.add(job)
+            _announce(session, job, S.RUNNING)
         session.commit()
 
 
@@ -163,10 +170,11 @@ def held_for_review(jobs: JobStore, run: StageRun, reason: str, review: dict[str
     with jobs.locked(run.job_id) as (session, job):
         session.add(_close_run(session.get(StageRun, run.id), RunStatus.REVIEW, reason, cache_key))
         if job.status in ALLOWED_FROM["held_for_review"] and job.next_stage == run.stage:
-            job.files, job.values = {**job.files, **files}, {**job.values, **values}
+            job.files, job.values = {**job.files, **files}, merged_values(job.values, values)
             job.status, job.next_stage = S.NEEDS_REVIEW, None
             job.error, job.review, job.updated_at = f"{run.stage}: {reason}", review, utcnow()
             session.add(job)
+            _announce(session, job, S.RUNNING)
         session.commit()
 
 
@@ -179,7 +187,7 @@ def sent_back(jobs: JobStore, run: StageRun, to_stage: str, reason: str, params:
         if job.status not in ALLOWED_FROM["sent_back"] or job.next_stage != run.stage:
             session.commit()
             return None
-        job.files, job.values = {**job.files, **files}, {**job.values, **values}
+        job.files, job.values = {**job.files, **files}, merged_values(job.values, values)
         job.params = {**job.params, **params}
         job.status, job.next_stage, job.updated_at = S.QUEUED, to_stage, utcnow()
         session.add(job)
@@ -218,12 +226,14 @@ def stage_crashed(jobs: JobStore, job_id: str, stage: str, reason: str, policy: 
         ours = job.status in ALLOWED_FROM["stage_crashed"] and job.next_stage == stage
         retry = ours and not policy.gives_up_after(crashes)
         if ours:
+            was = job.status
             if retry:
                 job.status, job.error = S.QUEUED, None
             else:
                 _give_up(job, stage, crashes, reason)
             job.updated_at = utcnow()
             session.add(job)
+            _announce(session, job, was)
         session.commit()
         return Crash(attempt=crashes, retry=retry, delay=policy.retry_delay(crashes) if retry else 0.0)
 
@@ -250,6 +260,7 @@ def not_dispatched(jobs: JobStore, job_id: str, reason: str) -> Job:
         if job.status in ALLOWED_FROM["not_dispatched"]:
             job.status, job.next_stage, job.error, job.updated_at = S.FAILED, None, reason, utcnow()
             session.add(job)
+            _announce(session, job, S.QUEUED)
             session.commit()
         return job
 
@@ -268,8 +279,9 @@ def approved(jobs: JobStore, job_id: str, by: str | None = None) -> Job:
             job.published_at = utcnow()
         job.review = {**review, "decision": "approved", "by": by}
         job.values = {**job.values, "approved": True}  # the publish stage's approval check
-        job.error, job.updated_at = None, utcnow()
+        job.error, job.updated_at, job.decided_by = None, utcnow(), by
         session.add(job)
+        _announce(session, job, S.NEEDS_REVIEW)
         session.commit()
         return job
 
@@ -280,8 +292,9 @@ def rejected(jobs: JobStore, job_id: str, note: str, by: str | None = None) -> J
         job.status, job.next_stage = S.FAILED, None
         job.error = f"rejected in review: {note}"
         job.review = {**(job.review or {}), "decision": "rejected", "reason": note, "by": by}
-        job.updated_at = utcnow()
+        job.updated_at, job.decided_by = utcnow(), by
         session.add(job)
+        _announce(session, job, S.NEEDS_REVIEW)
         session.commit()
         return job
 
@@ -293,24 +306,26 @@ def cancelled(jobs: JobStore, job_id: str, by: str | None = None) -> Job:
         _require(job, "cancelled")
         job.status, job.next_stage = S.CANCELLED, None
         job.error = "cancelled" + (f" by {by}" if by else "")
-        job.updated_at = utcnow()
+        job.updated_at, job.decided_by = utcnow(), by
         session.add(job)
+        _announce(session, job, S.QUEUED)
         session.commit()
         return job
 
 
-def resumed(jobs: JobStore, job_id: str) -> Job:
+def resumed(jobs: JobStore, job_id: str, by: str | None = None) -> Job:
     """Queue an interrupted job again at the stage it was running (a queued job stays queued:
     the caller dispatches it again, which is harmless if it was never lost)."""
     with jobs.locked(job_id) as (session, job):
         _require(job, "resumed")
         job.status, job.error, job.updated_at = S.QUEUED, None, utcnow()
+        job.decided_by = by or job.decided_by
         session.add(job)
         session.commit()
         return job
 
 
-def retried(jobs: JobStore, job_id: str) -> Job:
+def retried(jobs: JobStore, job_id: str, by: str | None = None) -> Job:
     """Run a failed or dead job again from the stage that stopped it, with a fresh attempt budget
     (the crashes before count no more: a retry run ends the streak)."""
     with jobs.locked(job_id) as (session, job):
@@ -321,6 +336,7 @@ def retried(jobs: JobStore, job_id: str) -> Job:
         session.add(StageRun(job_id=job_id, stage=stopped_at, attempt=0, status=RunStatus.RETRIED,
                              finished_at=utcnow(), seconds=0.0, error="retried by request"))
         job.status, job.next_stage, job.error, job.updated_at = S.QUEUED, stopped_at, None, utcnow()
+        job.decided_by = by or job.decided_by
         session.add(job)
         session.commit()
         return job
@@ -377,6 +393,25 @@ def following_stage(job: Job, stage_name: str) -> str | None:
 def as_utc(moment: datetime) -> datetime:
     """SQLite gives naive datetimes (stored as UTC), PostgreSQL aware ones: compare in UTC."""
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def merged_values(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A stage's values added to the job's. ``models`` (which weights made the job, with their
+    licences) accumulates by role instead of being replaced: each stage adds its own."""
+    merged = {**current, **new}
+    if "models" in new:
+        by_role = {m.get("role"): m for m in current.get("models", [])}
+        by_role.update({m.get("role"): m for m in new["models"]})
+        merged["models"] = list(by_role.values())
+    return merged
+
+
+def _announce(session: Session, job: Job, was: str) -> None:
+    """Queue what leaves the system because the job reached a state people hear about
+    (webhooks, publishing targets, e-mail) in the transaction that made the change."""
+    event = outbox.event_for_status(job.status)
+    if event and job.status != was:
+        outbox.job_event(session, job, event)
 
 
 def _require(job: Job, event: str) -> None:

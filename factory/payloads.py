@@ -217,13 +217,17 @@ class SpeechFacts:
     sample_rate: int | None = None
     """Samples per second of the WAV file."""
     phonemes: list[Timing] = field(default_factory=list)
-    """Phoneme timings (TTS only; empty for an editor's recording): they drive the CPU renderer's mouth."""
+    """Phoneme timings (TTS only; empty for an editor's recording): they drive the CPU renderer's mouth.
+    Piper voices give espeak IPA symbols; the Mandarin voice gives Baker pinyin initials and
+    toned finals ("zh", "ong1")."""
     words: list[Timing] = field(default_factory=list)
     """Word timings (TTS only)."""
     source: str | None = None
     """"tts" (spoken from the script) or "upload" (an editor's own recording)."""
     engine: str | None = None
-    """TTS only: the voice that spoke, e.g. "piper:en_US-joe-medium"."""
+    """TTS only: the engine and voice that spoke, e.g. "piper:en_US-joe-medium"."""
+    voice: str | None = None
+    """TTS only: the voice's name in the library (``factory voices``), or the path of the user's file."""
     text: str | None = None
     """TTS only: the normalised text actually spoken (numbers, dates... written out)."""
     units_per_second: float | None = None
@@ -238,10 +242,11 @@ class SpeechFacts:
             "words": [list(t) for t in self.words],
             "source": self.source,
             "engine": self.engine,
+            "voice": self.voice,
             "text": self.text,
             "units_per_second": self.units_per_second,
         }
-        return _without_none(value, optional=("sample_rate", "source", "engine", "text", "units_per_second"))
+        return _without_none(value, optional=("sample_rate", "source", "engine", "voice", "text", "units_per_second"))
 
     @classmethod
     def from_value(cls, value: Mapping[str, Any]) -> Self:
@@ -330,6 +335,28 @@ class Published:
 
     @classmethod
     def from_value(cls, value: Mapping[str, Any]) -> Self:
+        return cls(**_known(cls, value))
+
+
+@dataclass(frozen=True)
+class ModelUsed:
+    """Weights a stage used for a job, with their licence: what an editor must know before
+    publishing. Stages return ``values["models"] = [model.to_value()]``; the lifecycle keeps one
+    entry per role on the job."""
+
+    role: str
+    """"writer", "voice", "renderer" or "asr"."""
+    name: str
+    licence: str
+    commercial_use: bool | None
+    """False for a non-commercial licence; None when it depends on a provider's terms."""
+    source: str = ""
+
+    def to_value(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_value(cls, value: Mapping[str, Any]) -> ModelUsed:
         return cls(**_known(cls, value))
 
 

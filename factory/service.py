@@ -37,10 +37,21 @@ class JobService:
         self.jobs = JobStore(self.settings.resolved_database_url)
         self.artifacts: ArtifactStore = open_store(self.settings)
         self.dispatcher: Dispatcher = open_dispatcher(self.settings, self.jobs)
+        self._drainer = None
+
+    def deliver_in_background(self) -> None:
+        """Deliver the outbox (webhooks, e-mail, publishing targets) from this process until
+        ``close``: for long-lived processes (the API, the console, the scheduler)."""
+        from factory.outbox import OutboxDrainer
+
+        if self._drainer is None:
+            self._drainer = OutboxDrainer(self.jobs, self.settings).start()
 
     def close(self) -> None:
         """Stop dispatching; a stage running in this process is stopped and its job left resumable."""
         self.dispatcher.close()
+        if self._drainer is not None:
+            self._drainer.stop()
 
     def __enter__(self) -> JobService:
         return self
@@ -61,11 +72,16 @@ class JobService:
         priority: int | None = None,
         batch: str | None = None,
         use_cache: bool = True,
+        created_by: str | None = None,
+        callback_url: str | None = None,
+        token_id: str | None = None,
     ) -> Job:
         """Create a job. Exactly one of ``script``, ``audio`` or ``writer_request`` says what
         is spoken. Inputs that are plainly unusable fail the job at once, with the reason;
         parameters a stage refuses raise ValueError (nothing is created).
-        ``priority`` defaults to EDITOR_PRIORITY for a single job, BATCH_PRIORITY for a batch row."""
+        ``priority`` defaults to EDITOR_PRIORITY for a single job, BATCH_PRIORITY for a batch row.
+        ``created_by`` names who asked (a user, ``token:<name>``, a schedule); the job's webhooks
+        go to ``callback_url``, else to the default of the API token ``token_id``."""
         sources = [x is not None for x in (script, audio, writer_request)]
         if sum(sources) != 1:
             raise ValueError("give exactly one of: a script, an audio file, or a writer request")
@@ -79,7 +95,8 @@ class JobService:
             stage = get_stage(name)
             if stage.check_params:
                 stage.check_params(dict(params or {}))
-        job = Job(id=new_job_id(), plan=plan, params=dict(params or {}), priority=priority, batch=batch)
+        job = Job(id=new_job_id(), plan=plan, params=dict(params or {}), priority=priority, batch=batch,
+                  created_by=created_by, callback_url=callback_url, token_id=token_id)
         values: dict[str, Any] = {}
         if script is not None:  # every way in: NUL and other control characters never reach the speech
             values["script"] = clean_script(script)
@@ -163,15 +180,15 @@ class JobService:
         self.dispatcher.stop_job(job_id)
         return job
 
-    def resume(self, job_id: str) -> Job:
+    def resume(self, job_id: str, by: str | None = None) -> Job:
         """Go on with an interrupted (or lost queued) job at the stage it had reached."""
-        job = lifecycle.resumed(self.jobs, job_id)
+        job = lifecycle.resumed(self.jobs, job_id, by=by)
         self.dispatcher.dispatch(job)
         return job
 
-    def retry(self, job_id: str) -> Job:
+    def retry(self, job_id: str, by: str | None = None) -> Job:
         """Run a failed or dead job again from the stage that stopped it."""
-        job = lifecycle.retried(self.jobs, job_id)
+        job = lifecycle.retried(self.jobs, job_id, by=by)
         self.dispatcher.dispatch(job)
         return job
 
@@ -193,7 +210,14 @@ class JobService:
             r.model_dump(mode="json", include={"stage", "attempt", "status", "seconds", "error", "started_at", "finished_at", "worker"})
             for r in self.runs(job_id)
         ]
+        data["deliveries"] = self.deliveries(job_id)
         return data
+
+    def deliveries(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's webhooks, e-mails and uploads with each delivery attempt."""
+        from factory.outbox import deliveries
+
+        return deliveries(self.jobs, job_id)
 
     def export(self, job_id: str, name: str, target: str | Path) -> Path:
         """Copy one of the job's artifacts (e.g. ``video``) to ``target``."""

