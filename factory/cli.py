@@ -30,6 +30,7 @@ LAZY_COMMANDS = {
     "worker": "queues.cli:worker",
     "status": "queues.cli:status",
     "ui": "ui.cli:ui",
+    "voices": "tts.cli:voices",
 }
 
 
@@ -167,7 +168,7 @@ def render_values(options: dict) -> dict:
 @click.option("--product-file", type=click.Path(exists=True, dir_okay=False), help="A product row as JSON (name, features, price, promotion): a 20–40 s pitch.")
 @click.option("--seconds", "target_seconds", type=click.FloatRange(5, 300), help="Target narration length for --topic/--source-file/--product-file [default: the template's: 40 s topic, 75 s policy, 30 s product].")
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False), help="The portrait photo (JPEG/PNG/WebP).")
-@click.option("--voice", help="Piper voice: a path to a .onnx voice file (default: the bundled en_US voice).")
+@click.option("--voice", help="A voice from `factory voices` (name) or the path of a Piper .onnx file (default: the language's bundled voice).")
 @click.option("--language", default="en", show_default=True, type=click.Choice(LANGUAGES))
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the MP4 (default: out/<job id>.mp4).")
 @click.option("--no-cache", is_flag=True, help="Run every stage afresh even if the same work was done before.")
@@ -293,7 +294,7 @@ def demo(ctx: click.Context, out: str, no_cache: bool) -> None:
 @click.option("--image", type=click.Path(exists=True, dir_okay=False), help="Portrait for rows without an image column.")
 @click.option("--language", default="en", show_default=True, type=click.Choice(LANGUAGES))
 @click.option("--seconds", "target_seconds", type=click.FloatRange(5, 300), help="Target length for rows the LLM writes.")
-@click.option("--voice", help="Piper voice (.onnx path) for every row.")
+@click.option("--voice", help="A voice from `factory voices` (name) or a Piper .onnx path, for every row.")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Copy each published video here as <row>-<job id>.mp4.")
 @click.option("--no-check", is_flag=True, help="Skip the QA stage.")
 @click.option("--wait/--no-wait", default=True, help="Distributed mode: follow the batch until every job ends.")

@@ -29,6 +29,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import weakref
 from typing import Callable
@@ -169,6 +170,7 @@ class StageExecutor:
         self.process = None
         self.conn = None
         self.scratch: str | None = None
+        self._fields_lock = threading.Lock()
         self.starts = 0
 
     def start(self) -> None:
@@ -177,14 +179,23 @@ class StageExecutor:
         parent_conn, child_conn = self._ctx.Pipe()
         self.conn = parent_conn      # before the process exists: stop() may run from another thread
         self.scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
-        self.process = self._ctx.Process(
+        process = self._ctx.Process(
             target=_child_main,
             args=(child_conn, self.settings, self.stage_modules, self.gpu, self.worker_id, self.warm_stages,
                   self.scratch, logging.getLogger().getEffectiveLevel()),
             daemon=True,
             name=f"stage-executor-{self.worker_id}",
         )
-        self.process.start()
+        process.start()
+        with self._fields_lock:  # kill() may run from another thread at any moment
+            stopped = self.conn is not parent_conn
+            if not stopped:
+                self.process = process  # published only once started: kill() joins what it finds
+        if stopped:  # killed while starting: this child is unwanted
+            process.kill()
+            process.join(5)
+            child_conn.close()
+            raise ChildDied("the stage process was stopped while it started")
         _LIVE.add(self)
         child_conn.close()
         self.starts += 1
@@ -275,8 +286,9 @@ class StageExecutor:
                 raise TimeLimitExceeded(f"{stage_name} stopped at its time limit of {time_limit:g} s")
 
     def kill(self) -> None:
-        process, conn, scratch = self.process, self.conn, self.scratch
-        self.process = self.conn = self.scratch = None
+        with self._fields_lock:
+            process, conn, scratch = self.process, self.conn, self.scratch
+            self.process = self.conn = self.scratch = None
         if process is not None:
             if process.is_alive():
                 process.kill()

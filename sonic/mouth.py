@@ -2,7 +2,8 @@
 
 Two sources, best first:
 
-* **Phoneme timings** (Piper gives espeak IPA phonemes with start/end seconds). Each phoneme
+* **Phoneme timings** (Piper gives espeak IPA phonemes with start/end seconds; the Mandarin
+  voice gives Baker pinyin initials and toned finals, see ``pinyin_sounds``). Each phoneme
   maps to a viseme target (open vowels wide open, rounded vowels narrow, m/b/p closed, f/v
   nearly closed, ...). The targets are smoothed in time (coarticulation: the mouth is already
   moving towards the next sound) and m/b/p still reach a full closure. Loudness then scales
@@ -109,6 +110,50 @@ def track_from_energy(samples: np.ndarray, sample_rate: int, n_frames: int,
     return MouthTrack(open=opening, width=0.15 * opening, source="energy")
 
 
+# Mandarin (the bundled Mandarin voice's Baker phones): an initial is one consonant, a final
+# with its tone digit ("iang4") is glide + vowel + ending, spoken one after the other. Each part
+# is written as the IPA symbol of VISEMES with the nearest mouth shape.
+PINYIN_INITIALS: dict[str, str] = {
+    "b": "b", "p": "p", "m": "m", "f": "f", "d": "d", "t": "t", "n": "n", "l": "l",
+    "g": "g", "k": "k", "h": "x", "j": "ç", "q": "ç", "x": "ç",
+    "zh": "ʃ", "ch": "ʃ", "sh": "ʃ", "r": "ɹ", "z": "s", "c": "s", "s": "s",
+}
+PINYIN_FINALS: dict[str, str] = {
+    # Baker spells 资/知's vowels "ii"/"iii", ü as "v"; "e" alone is the unrounded mid vowel.
+    "a": "a", "o": "o", "e": "ə", "i": "i", "ii": "ɨ", "iii": "ɨ", "u": "u", "v": "y", "er": "ɚ",
+    "ai": "aɪ", "ei": "eɪ", "ao": "aʊ", "ou": "oʊ",
+    "an": "an", "en": "ən", "ang": "aŋ", "eng": "əŋ", "ong": "ʊŋ",
+    "ia": "ja", "ie": "jɛ", "iao": "jaʊ", "iou": "joʊ", "ian": "jɛn", "in": "in", "iang": "jaŋ", "ing": "iŋ", "iong": "jʊŋ",
+    "ua": "wa", "uo": "wo", "uai": "waɪ", "uei": "weɪ", "uan": "wan", "uen": "wən", "uang": "waŋ", "ueng": "wəŋ",
+    "ve": "yɛ", "van": "yɛn", "vn": "yn",  # the glide of ü-finals has the rounded ü shape
+}
+_TONE = "12345"
+
+
+def is_pinyin_track(symbols: Sequence[str]) -> bool:
+    """True for the Mandarin voice's phones: every syllable has a final ending in a tone digit,
+    which espeak's IPA never has."""
+    return any(s[-1:] in _TONE and s[:-1] in PINYIN_FINALS for s in symbols)
+
+
+def pinyin_sounds(symbol: str, start: float, end: float) -> list[tuple[str, float, float]]:
+    """A Baker phone as IPA sounds with times: an initial is one sound; a final's vowel lasts
+    twice as long as its glide or its ending ("iang4": j ¼, a ½, ŋ ¼). Unknown symbols pass through."""
+    if symbol in PINYIN_INITIALS:
+        return [(PINYIN_INITIALS[symbol], start, end)]
+    ipa = PINYIN_FINALS.get(symbol[:-1]) if symbol[-1:] in _TONE else None
+    if ipa is None:
+        return [(symbol, start, end)]
+    parts = list(ipa)
+    if len(parts) == 1:
+        return [(parts[0], start, end)]
+    weights = [1.0] * len(parts)
+    vowel = next((i for i, ch in enumerate(parts) if i and ch in VISEMES and VISEMES[ch][0] >= 0.4), 0)
+    weights[vowel] = 2.0  # the vowel holds the longest part of the final
+    edges = np.concatenate([[0.0], np.cumsum(weights)]) / sum(weights) * (end - start) + start
+    return [(ch, float(a), float(b)) for ch, a, b in zip(parts, edges[:-1], edges[1:])]
+
+
 def _resolve_targets(phonemes: Sequence[tuple[str, float, float]]) -> list[tuple[float, float, float, float, bool]]:
     """(start, end, open, width, is_closure) per phoneme, transparent symbols resolved."""
     resolved: list[tuple[float, float, float, float, bool] | None] = []
@@ -146,6 +191,8 @@ def track_from_phonemes(
             continue
         if end > start >= 0:
             rows.append((symbol, start, end))
+    if is_pinyin_track([symbol for symbol, _, _ in rows]):
+        rows = [sound for row in rows for sound in pinyin_sounds(*row)]
     seconds = n_frames / FPS
     n = int(np.ceil(seconds * TIMELINE_HZ)) + 1
     open_t = np.zeros(n, dtype=np.float32)

@@ -117,8 +117,8 @@ def test_voice_choice_and_errors(tmp_path: Path) -> None:
     lonely.write_bytes(b"onnx")
     with pytest.raises(TTSError, match="no configuration file"):
         load_engine(str(lonely))
-    with pytest.raises(TTSError, match="speaks English, not Chinese"):
-        load_engine("", language="zh")
+    with pytest.raises(TTSError, match="speaks English, not Chinese. Choose zh_CN-baker-fastspeech2"):
+        load_engine("en_US-joe-medium", language="zh")
 
 
 # --- the speak stage: script --------------------------------------------------------------

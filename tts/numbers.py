@@ -1,4 +1,5 @@
-"""Numbers to words, written out for a voice to read: English and (simple) Chinese.
+"""Numbers to words, written out for a voice to read (English; Chinese numerals are read by
+``factory.text``, which the transcript check shares).
 
 Our own small implementation (no dependency): the text normaliser needs only cardinals,
 ordinals, decimals, years and digit-by-digit reading, and knowing exactly what is said
@@ -104,68 +105,3 @@ def plural_year(n: int) -> str:
     head, sep, last = words.rpartition(" ")
     last = last[:-1] + "ies" if last.endswith("y") else last + "s"
     return head + sep + last
-
-
-# --- Chinese ---------------------------------------------------------------------------
-
-_ZH_DIGITS = "零一二三四五六七八九"
-_ZH_SMALL_UNITS = ("", "十", "百", "千")
-_ZH_BIG_UNITS = ("", "万", "亿", "万亿")
-
-
-def _zh_below_10000(n: int) -> str:
-    out = []
-    zero_pending = False
-    for position in range(3, -1, -1):
-        d = (n // 10**position) % 10
-        if d == 0:
-            zero_pending = bool(out)
-            continue
-        if zero_pending:
-            out.append("零")
-            zero_pending = False
-        out.append(_ZH_DIGITS[d] + _ZH_SMALL_UNITS[position])
-    return "".join(out)
-
-
-def zh_cardinal(n: int) -> str:
-    """2024 -> '二千零二十四', 10 -> '十', 100010 -> '十万零一十' (standard reading)."""
-    if n < 0:
-        return "负" + zh_cardinal(-n)
-    if n == 0:
-        return "零"
-    groups = []
-    rest = n
-    while rest:
-        rest, group = divmod(rest, 10000)
-        groups.append(group)
-    if len(groups) > len(_ZH_BIG_UNITS):
-        return zh_digits(str(n))
-    out = ""
-    need_zero = False
-    for index in range(len(groups) - 1, -1, -1):
-        group = groups[index]
-        if group == 0:
-            need_zero = bool(out)
-            continue
-        if out and (need_zero or group < 1000):
-            out += "零"
-        out += _zh_below_10000(group) + _ZH_BIG_UNITS[index]
-        need_zero = False
-    # 10-19 are read 十, 十一 ... not 一十一 when they lead the number.
-    if out.startswith("一十"):
-        out = out[1:]
-    return out
-
-
-def zh_digits(text: str) -> str:
-    """'2024' -> '二零二四' (years and codes are read digit by digit)."""
-    return "".join(_ZH_DIGITS[int(ch)] for ch in text if ch.isdigit())
-
-
-def zh_decimal(text: str) -> str:
-    whole, _, frac = text.partition(".")
-    spoken = zh_cardinal(int(whole or "0"))
-    if frac:
-        spoken += "点" + zh_digits(frac)
-    return spoken

@@ -1,9 +1,16 @@
 """The "speak" stage: the narration script (or the editor's own recording) -> audio.wav.
 
 Inputs: files["audio_upload"] (optional recording), values["script"], params "voice" and
-"language". Outputs: files["audio"] (mono 16-bit WAV) and values["speech"]
+"language". Outputs: files["audio"] (mono 16-bit WAV), values["speech"]
 (``factory.payloads.SpeechFacts``: length, sample rate, phoneme and word timings, and for TTS
-the voice, the normalised text spoken and the measured speaking rate).
+the voice, the normalised text spoken and the measured speaking rate) and, for TTS,
+values["models"]: the voice used with its licence (``tts.voices.Voice.model_record``), so a
+job spoken by a non-commercial voice says so before anyone publishes it.
+
+The voice: the one the job names (``--voice``: a library name or a .onnx path), else the site's
+``settings.voice`` when it speaks the job's language, else that language's bundled voice
+(``tts.voices.choose_voice``). A named voice that cannot speak the language is refused when the
+job is submitted.
 
 A recording takes precedence over the script: "a photo plus a recording" skips TTS.
 """
@@ -17,10 +24,11 @@ from factory.payloads import SpeechFacts, Timing
 from factory.stages import Stage, StageContext, StageError, StageResult
 from factory.text import count_units, language_code
 from tts.engine import load_engine, voice_version
+from tts.voices import check_voice_param, choose_voice
 from tts.loudness import is_silent, normalize_loudness
 from tts.doctor import checks as doctor_checks
 
-STAGE_VERSION = "1"
+STAGE_VERSION = "2"  # 2: values["models"] and speech["voice"]
 
 # Recordings keep their own rate when it is one of these (no needless resampling); anything
 # else (8 kHz phone audio, 96 kHz studio files) becomes 48 kHz.
@@ -89,9 +97,9 @@ def speak_script(ctx: StageContext) -> StageResult:
             f"The script is {len(script):,} characters long; the limit is {ctx.settings.max_script_chars:,} "
             f"(max_script_chars). Shorten it or split it into several videos."
         )
-    voice = ctx.params.get("voice") or ctx.settings.voice
     language = language_code(ctx.params.get("language"))
-    engine = load_engine(voice, language)
+    voice = choose_voice(ctx.params.get("voice"), language, ctx.settings.voice)
+    engine = load_engine(voice.name, language, cache_dir=ctx.settings.cache_dir)
     limit = ctx.settings.max_audio_seconds
     # synthesize raises (a TTSError, early) once the speech grows past the limit
     speech = engine.synthesize(script, language, progress=ctx.progress, max_seconds=limit)
@@ -108,11 +116,12 @@ def speak_script(ctx: StageContext) -> StageResult:
         words=[Timing(w.word, _round(w.start), _round(w.end)) for w in speech.words],
         source="tts",
         engine=engine.name,
+        voice=voice.name,
         text=speech.text,
         # Measured on the script as written: the writer budgets the next narrations for this voice with it.
         units_per_second=round(count_units(script, language) / max(speech.seconds, 1e-3), 3),
     )
-    return StageResult(files={"audio": audio}, values={"speech": facts.to_value()})
+    return StageResult(files={"audio": audio}, values={"speech": facts.to_value(), "models": [voice.model_record()]})
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -123,7 +132,7 @@ def run(ctx: StageContext) -> StageResult:
 
 
 def _engine_version(ctx: StageContext) -> str:
-    return voice_version(ctx.params.get("voice") or ctx.settings.voice)
+    return voice_version(ctx.params.get("voice") or "", language_code(ctx.params.get("language")), ctx.settings.voice)
 
 
 STAGE = Stage(
@@ -134,5 +143,6 @@ STAGE = Stage(
     reads_values=("script",),
     reads_params=("voice", "language"),
     engine_version=_engine_version,
+    check_params=check_voice_param,
     doctor=doctor_checks,
 )
