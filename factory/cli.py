@@ -31,6 +31,8 @@ LAZY_COMMANDS = {
     "status": "queues.cli:status",
     "ui": "ui.cli:ui",
     "voices": "tts.cli:voices",
+    "schedule": "factory.cli_schedules:schedule",
+    "scheduler": "factory.cli_schedules:scheduler",
 }
 
 
@@ -164,7 +166,7 @@ def render_values(options: dict) -> dict:
 @click.option("--audio", type=click.Path(exists=True, dir_okay=False), help="Your own recording (WAV/MP3/M4A/FLAC...) instead of a script: skips TTS.")
 @click.option("--topic", help="A headline: the LLM writes a short neutral narration about it.")
 @click.option("--summary", help="Optional summary to go with --topic.")
-@click.option("--source-file", type=click.Path(exists=True, dir_okay=False), help="A policy document: the LLM explains only what it says.")
+@click.option("--source-file", type=click.Path(exists=True, dir_okay=False), help="A policy document (PDF, DOCX, HTML or TXT): the LLM explains only what it says.")
 @click.option("--product-file", type=click.Path(exists=True, dir_okay=False), help="A product row as JSON (name, features, price, promotion): a 20–40 s pitch.")
 @click.option("--seconds", "target_seconds", type=click.FloatRange(5, 300), help="Target narration length for --topic/--source-file/--product-file [default: the template's: 40 s topic, 75 s policy, 30 s product].")
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False), help="The portrait photo (JPEG/PNG/WebP).")
@@ -179,13 +181,14 @@ def render_values(options: dict) -> dict:
 def make(ctx: click.Context, script_text, script_file, audio, topic, summary, source_file, product_file, target_seconds,
          image, voice, language, out, no_cache, no_check, wait, as_json, **render) -> None:
     """Render one talking video."""
+    from factory.documents import DocumentError
     from factory.script_text import ScriptTextError, read_script_file
 
     try:
         writer_request = _writer_request(topic, summary, source_file, product_file, target_seconds, language)
         if script_file:
             script_text = read_script_file(script_file)
-    except ScriptTextError as exc:
+    except (ScriptTextError, DocumentError) as exc:
         raise click.BadParameter(str(exc)) from None
     given = [x is not None for x in (script_text, audio, writer_request)]
     if sum(given) != 1:
@@ -223,7 +226,9 @@ def _writer_request(topic, summary, source_file, product_file, target_seconds, l
     if topic is not None:
         return WriterRequest.for_topic(topic, summary, language, target_seconds).to_value()
     if source_file:
-        return WriterRequest.for_policy(read_script_file(source_file), language, target_seconds).to_value()
+        from factory.documents import read_document
+
+        return WriterRequest.for_policy(read_document(source_file), language, target_seconds).to_value()
     if product_file:
         try:
             row = json.loads(read_script_file(product_file))

@@ -342,6 +342,15 @@ def retried(jobs: JobStore, job_id: str, by: str | None = None) -> Job:
         return job
 
 
+def published_to(jobs: JobStore, job_id: str, target: str, url: str) -> None:
+    """A publishing target holds the job's video at ``url``: kept in ``values["published_to"]``
+    (target name -> URL). The job's state does not change."""
+    with jobs.locked(job_id) as (session, job):
+        job.values = {**job.values, "published_to": {**job.values.get("published_to", {}), target: url}}
+        session.add(job)
+        session.commit()
+
+
 # --- processes that died ----------------------------------------------------------------------
 
 def interrupt_runs_of_dead_workers(jobs: JobStore, policy: StagePolicy, now: datetime | None = None) -> list[str]:

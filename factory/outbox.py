@@ -43,10 +43,17 @@ log = logging.getLogger(__name__)
 
 DELIVERERS: dict[str, str] = {
     "webhook": "factory.outbox:deliver_webhook",
+    "email": "factory.notify:deliver_email",
+    "publish_folder": "factory.targets:publish_folder",
+    "publish_s3": "factory.targets:publish_s3",
+    "cms_webhook": "factory.targets:cms_webhook",
 }
 """Message kind -> "module:function" that delivers it (imported when first needed)."""
 
-JOB_EVENT_LISTENERS: list[str] = []
+JOB_EVENT_LISTENERS: list[str] = [
+    "factory.targets:on_job_event",  # the job's publishing targets
+    "factory.notify:on_job_event",   # e-mail once a batch or a schedule's run is over
+]
 """"module:function"s called as ``listener(session, job, event)`` inside the transaction that
 makes a job event; they may only read rows and ``enqueue``."""
 

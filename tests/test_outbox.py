@@ -197,6 +197,10 @@ def test_published_job_through_the_service_sends_its_webhook(settings, portrait_
                              callback_url=hook.url, created_by="ana")
         job = service.follow(job.id)
         assert job.status == JobStatus.PUBLISHED and job.created_by == "ana"
+        # the job says which weights made it and under which licence
+        models = {m["role"]: m for m in job.values["models"]}
+        assert models["voice"]["name"] == "en_US-joe-medium" and models["voice"]["commercial_use"] is True
+        assert models["renderer"]["licence"] == "Apache-2.0"
         deliver_due(service.jobs, settings)
     [[event]] = hook.accepted.values()
     assert event["event"] == "published" and event["job_id"] == job.id and "video" in event["files"]

@@ -25,7 +25,7 @@ def alembic_config(url: str | None = None):
     return config
 
 
-def upgrade(engine: Engine, revision: str = "heads") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database up to ``revision`` (idempotent; safe from several processes on
     PostgreSQL thanks to an advisory lock)."""
     from alembic import command
