@@ -217,7 +217,6 @@ def run_now(ctx: click.Context, name: str, wait: bool) -> None:
 @click.pass_context
 def scheduler(ctx: click.Context, interval: float | None, once: bool) -> None:
     """Long-running: turn due schedules and new feed items into jobs, and deliver the outbox."""
-    from factory.outbox import OutboxDrainer
     from factory.scheduler import Scheduler
 
     with _open_service(ctx) as service:
@@ -232,11 +231,8 @@ def scheduler(ctx: click.Context, interval: float | None, once: bool) -> None:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        drainer = OutboxDrainer(service.jobs, service.settings).start()
+        service.deliver_in_background()  # stopped when the service closes
         click.echo(f"scheduler: looking for due schedules every {interval or service.settings.scheduler_interval_seconds:.0f} s "
                    f"({service.dispatcher.description})", err=True)
-        try:
-            runner.run_forever(stop, interval)
-        finally:
-            drainer.stop()
+        runner.run_forever(stop, interval)
     sys.exit(0)
