@@ -279,10 +279,142 @@ def probe_video(path: str | Path) -> VideoInfo:
         )
 
 
-def read_video_frames(path: str | Path) -> Iterator[np.ndarray]:
-    """Yield each frame of a video as an RGB uint8 array."""
+def read_video_frames(path: str | Path, threaded: bool = False) -> Iterator[np.ndarray]:
+    """Yield each frame of a video as an RGB uint8 array. ``threaded``: the decoder uses several
+    threads (the same frames, sooner, for a reader that looks at every frame)."""
     import av
 
     with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
+        stream = container.streams.video[0]
+        if threaded:
+            stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
             yield frame.to_ndarray(format="rgb24")
+
+
+# --- the presentation timeline --------------------------------------------------------------
+# A player does not start every stream at 0: it shows each video frame and plays each audio
+# sample at its presentation time, after the container's start times and edit lists (MP4 "elst")
+# are applied. A file whose sound starts 0.11 s into the picture (as ``ffmpeg -itsoffset`` makes
+# it, and as many real files are) sounds 0.11 s late even though both streams hold the same
+# samples. The functions below read a file that way, for checks that judge what a viewer sees.
+
+
+@dataclass
+class StreamTimes:
+    """Where each stream lies on the presentation timeline, in seconds."""
+
+    video_start: float
+    """Presentation time of the first decoded picture."""
+    audio_start: float | None
+    """Presentation time of the first decoded sound sample (None: no sound track)."""
+    audio_end: float | None
+    """Where the container says the sound ends (start + its duration); None when unknown."""
+
+    @property
+    def audio_delay(self) -> float:
+        """Seconds the sound starts after the first picture (negative: before it)."""
+        return (self.audio_start or 0.0) - self.video_start if self.audio_start is not None else 0.0
+
+
+def stream_times(path: str | Path) -> StreamTimes:
+    """The first picture's and the first sound sample's presentation times, and the sound's end.
+
+    The first frame of each stream is decoded (cheap), because the decoder, not the demuxer,
+    drops the samples an edit list discards (such as the AAC encoder's priming samples).
+    """
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise MediaError(f"{Path(path).name} is not a video we can read ({reason(exc)}).") from None
+    with container:
+        if not container.streams.video:
+            raise MediaError(f"{Path(path).name} has no video track.")
+        video_start = _first_frame_time(container, container.streams.video[0])
+    audio_start = audio_end = None
+    with av.open(str(path)) as container:
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            audio_start = _first_frame_time(container, a)
+            if a.duration is not None:
+                start = float(a.start_time * a.time_base) if a.start_time is not None else audio_start
+                audio_end = start + float(a.duration * a.time_base)
+    return StreamTimes(video_start=video_start or 0.0, audio_start=audio_start, audio_end=audio_end)
+
+
+def _first_frame_time(container, stream) -> float | None:
+    import av
+
+    try:
+        for frame in container.decode(stream):
+            if frame.pts is not None:
+                return float(frame.pts * frame.time_base)
+    except av.FFmpegError:
+        pass
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else None
+
+
+def decode_audio_on_timeline(
+    path: str | Path, origin: float, sample_rate: int | None = None, end: float | None = None
+) -> tuple[np.ndarray, int]:
+    """The sound track as a player plays it: sample ``i`` sounds at ``origin + i / rate`` seconds.
+
+    Each decoded block goes where its presentation time puts it: silence fills a late start or a
+    gap, sound before ``origin`` is dropped, and with ``end`` (seconds on the same timeline, e.g.
+    ``StreamTimes.audio_end``) the encoder's padding after it is cut. Mono float32 in [-1, 1];
+    ``sample_rate=None`` keeps the file's own rate. Errors as ``decode_audio``.
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise MediaError(f"The audio file {path.name} is missing or empty.")
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise MediaError(f"{path.name} is not an audio file we can read ({reason(exc)}).") from None
+    pieces: list[tuple[int, np.ndarray]] = []
+    with container:
+        if not container.streams.audio:
+            raise MediaError(f"{path.name} has no audio track.")
+        stream = container.streams.audio[0]
+        rate = sample_rate or stream.codec_context.sample_rate or stream.rate
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        cursor = None  # where the next resampled sample goes, in samples from origin
+        jump = max(1, rate // 500)  # presentation times further than 2 ms from the cursor are a jump
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is not None:
+                    at = int(round((float(frame.pts * frame.time_base) - origin) * rate))
+                    if cursor is None or abs(at - cursor) > jump:
+                        cursor = at
+                cursor = cursor or 0
+                for out in resampler.resample(frame):
+                    chunk = out.to_ndarray().reshape(-1)
+                    pieces.append((cursor, chunk))
+                    cursor += chunk.size
+            for out in resampler.resample(None):
+                chunk = out.to_ndarray().reshape(-1)
+                pieces.append((cursor or 0, chunk))
+                cursor = (cursor or 0) + chunk.size
+        except av.FFmpegError as exc:
+            if not pieces:
+                raise MediaError(f"The audio file {path.name} is damaged ({reason(exc)}).") from None
+    if not pieces or not any(chunk.size for _, chunk in pieces):
+        raise MediaError(f"The audio file {path.name} contains no sound.")
+    if not any(np.isfinite(chunk).any() for _, chunk in pieces):
+        raise MediaError(
+            f"The audio file {path.name} contains no usable sound: none of its samples is a "
+            f"number (the file is damaged or was exported wrongly). Export it again and re-upload it."
+        )
+    length = max(at + chunk.size for at, chunk in pieces)
+    if end is not None:
+        length = min(length, int(round((end - origin) * rate)))
+    samples = np.zeros(max(length, 0), dtype=np.float32)
+    for at, chunk in pieces:
+        lo, hi = max(at, 0), min(at + chunk.size, samples.size)
+        if lo < hi:
+            samples[lo:hi] = chunk[lo - at : hi - at]
+    return _finite(samples), int(rate)  # NaN/inf samples play as silence, as in decode_audio

@@ -109,13 +109,12 @@ class Settings:
     """Character error rate, for Chinese."""
     qa_min_sync_z: float = 7.0
     """Lip-sync confidence must reach qa_min_sync_z / sqrt(frames); calibration in qa/lipsync.py."""
-    qa_max_offset_frames: int = 2
     qa_max_audio_early_frames: int = 1
     """Lip-sync offset limit when the sound leads the mouth, in frames (1 frame = 40 ms at 25 fps):
     viewers notice sound leading the picture by more than about 45 ms."""
     qa_max_audio_late_frames: int = 3
     """Lip-sync offset limit when the sound lags the mouth, in frames: viewers notice a lag of
-    more than about 125 ms. Both limits replace qa_max_offset_frames in the gate."""
+    more than about 125 ms."""
     qa_min_face_fraction: float = 0.95
     qa_max_frozen_seconds: float = 1.0
     syncnet_model: str = ""

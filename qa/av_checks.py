@@ -3,6 +3,8 @@
 Each check returns a ``Check``: (name, passed, value, threshold, message). They work on one
 ``qa.frames.FrameScan`` (per-frame measures from a single decode), the container facts from
 ``factory.media.probe_video`` and the per-frame speech energy, so they cost nothing extra.
+Sound is judged where a player puts it: on the picture's timeline, after the container's start
+times and edit lists (``factory.media.stream_times``).
 """
 
 from __future__ import annotations
@@ -71,18 +73,29 @@ def speech_mask(energy_db: np.ndarray, thresholds: AVThresholds) -> np.ndarray:
     return mask
 
 
-def check_duration(info: VideoInfo, audio_seconds: float | None) -> Check:
-    """Picture and sound end together (within one frame): a gap means a frozen or cut ending."""
+def check_duration(info: VideoInfo, audio_seconds: float | None, audio_delay: float = 0.0) -> Check:
+    """Picture and sound end together (within one frame), as a player plays them: a gap means a
+    frozen or cut ending.
+
+    ``audio_seconds`` is where the sound ends, in seconds after the first picture (its start time
+    in the container plus its length); ``audio_delay`` is where it starts (negative: before the
+    picture), named in the message because a late start is the usual cause of a late end.
+    """
     tolerance = 1.0 / (info.fps or FPS)
     if audio_seconds is None:
         return Check("duration", False, None, tolerance, "The video has no sound track.")
     gap = abs(info.video_seconds - audio_seconds)
     ok = gap <= tolerance + 1e-6
-    msg = (
-        f"Picture {info.video_seconds:.2f} s and sound {audio_seconds:.2f} s match."
-        if ok
-        else f"Picture lasts {info.video_seconds:.2f} s but the sound {audio_seconds:.2f} s ({gap:.2f} s apart; at most one frame, {tolerance:.2f} s, is allowed)."
-    )
+    start = ""
+    if abs(audio_delay) >= 0.0005:
+        start = f" The sound starts {abs(audio_delay):.2f} s {'after' if audio_delay > 0 else 'before'} the picture."
+    if ok:
+        msg = f"Picture {info.video_seconds:.2f} s and sound {audio_seconds:.2f} s end together." + start
+    else:
+        msg = (
+            f"The picture ends at {info.video_seconds:.2f} s but the sound at {audio_seconds:.2f} s ({gap:.2f} s apart; "
+            f"at most one frame, {tolerance:.2f} s, is allowed)." + start
+        )
     return Check("duration", ok, gap, tolerance, msg)
 
 
@@ -156,12 +169,15 @@ def run_av_checks(
     expected_fps: float = FPS,
     expected_size: tuple[int, int] | None = None,
     thresholds: AVThresholds | None = None,
+    audio_delay: float = 0.0,
 ) -> list[Check]:
-    """All technical checks for one video (``scan`` is a ``qa.frames.FrameScan``)."""
+    """All technical checks for one video (``scan`` is a ``qa.frames.FrameScan``; ``energy_db``
+    per picture frame and ``audio_seconds``, ``audio_delay`` on the picture's timeline, as
+    ``qa.report.check_video`` reads them)."""
     thresholds = thresholds or AVThresholds()
     fps = info.fps or FPS
     return [
-        check_duration(info, audio_seconds),
+        check_duration(info, audio_seconds, audio_delay),
         check_fps(info, expected_fps, thresholds),
         check_size(info, expected_size),
         check_sound(energy_db, thresholds),

@@ -60,6 +60,10 @@ def _print_readable(report, out_dir: Path | None) -> None:
     info = report.info
     click.echo(f"{report.video}: {verdict}")
     click.echo(f"  {info['width']}x{info['height']}, {info['fps']:g} fps, {info['video_seconds']:.2f} s")
+    delay = info.get("audio_delay")
+    if delay and abs(delay) >= 0.0005:
+        # Read as a player plays it: the container starts the sound apart from the picture.
+        click.echo(f"  the sound starts {abs(delay):.3f} s {'after' if delay > 0 else 'before'} the picture in the container")
     for c in report.checks:
         mark = click.style("ok  ", fg="green") if c.passed else click.style("FAIL", fg="red")
         click.echo(f"  {mark} {c.name:<20} {c.message}")

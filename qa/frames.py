@@ -12,7 +12,9 @@ share this single pass instead of decoding the clip several times:
   percentile rather than the mean, because a talking head changes only around the mouth.
 
 Frames larger than ``landmark_max_side`` are shrunk before landmarks (MediaPipe crops the face
-to 192×192 anyway), which keeps QA fast on 1024-px renders.
+to 192×192 anyway), which keeps QA fast on 1024-px renders. Where the face mesh finds no face
+in the whole frame (a small face in a wide frame), MediaPipe's full-range detector finds it and
+landmarks look at a square around it from then on.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ class ScanOptions:
     landmark_max_side: int = 640
     """Longest side a frame is shrunk to before face landmarks (speed; faces stay ≥ 100 px)."""
     thumbnail_side: int = 128
-    """Side of the grey thumbnail used for frame-to-frame change."""
+    """Side of the grey thumbnail used for brightness (and for change where no face is found)."""
+    detect_every: int = 50
+    """While no face has been found, the full-range face detector looks again every this many
+    frames (it finds faces too small for the face mesh's own detector)."""
 
 
 @dataclass
@@ -62,18 +67,29 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
     change: list[float] = []
     previous: np.ndarray | None = None
     face_box: tuple[int, int, int, int] | None = None
+    view: tuple[int, int, int, int] | None = None  # the part of the frame landmarks look at (None: all)
     width = height = 0
     with FaceMesh(video=True) as mesh:
         try:
-            for index, rgb in enumerate(read_video_frames(path)):
+            for index, rgb in enumerate(read_video_frames(path, threaded=True)):
                 height, width = rgb.shape[:2]
-                scale = options.landmark_max_side / max(width, height)
-                small = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+                if face_box is None and view is None and index % options.detect_every == 0 and index:
+                    view = _face_view(rgb)  # no face yet: look for a small one in the full frame
+                    if view is not None:
+                        previous = None
+                region_rgb = rgb if view is None else rgb[view[1] : view[3], view[0] : view[2]]
+                small = _shrink(region_rgb, options.landmark_max_side)
                 points = mesh.landmarks(small)
+                if points is None and index == 0 and view is None:
+                    view = _face_view(rgb)
+                    if view is not None:
+                        small = _shrink(rgb[view[1] : view[3], view[0] : view[2]], options.landmark_max_side)
+                        points = mesh.landmarks(small)
                 mouth.append(np.nan if points is None else mouth_opening(points))
-                # Brightness and change on a small grey thumbnail: enough detail, a fraction of the cost.
                 grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-                thumb = cv2.resize(grey, (options.thumbnail_side, options.thumbnail_side), interpolation=cv2.INTER_AREA).astype(np.int16)
+                # Brightness on a small grey thumbnail of the whole frame: enough detail, a fraction of the cost.
+                whole = grey if view is None else cv2.cvtColor(_shrink(rgb, options.landmark_max_side), cv2.COLOR_RGB2GRAY)
+                thumb = cv2.resize(whole, (options.thumbnail_side, options.thumbnail_side), interpolation=cv2.INTER_AREA).astype(np.int16)
                 luma_p99.append(float(np.percentile(thumb, 99)))
                 # Change is measured on the face when there is one: a talking head moves only a
                 # few hundred pixels around the mouth, invisible in a whole-frame thumbnail.
@@ -100,6 +116,32 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
         luma_p99=np.asarray(luma_p99),
         change=np.asarray(change),
     )
+
+
+def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = max_side / max(w, h)
+    return cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+
+
+def _face_view(rgb: np.ndarray, margin: float = 1.0) -> tuple[int, int, int, int] | None:
+    """A square around the largest face the full-range detector finds, ``margin`` face sizes
+    on each side (room for head motion), or None. The face mesh's own detector looks for faces
+    that fill much of the picture, and misses a face that is small in a wide frame."""
+    from factory.faces import detect_faces
+
+    faces = detect_faces(rgb)
+    if not faces:
+        return None
+    f = faces[0]
+    h, w = rgb.shape[:2]
+    half = max(f.x1 - f.x0, f.y1 - f.y0) * (0.5 + margin)
+    cx, cy = (f.x0 + f.x1) / 2, (f.y0 + f.y1) / 2
+    x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+    x1, y1 = int(min(w, cx + half)), int(min(h, cy + half))
+    return (x0, y0, x1, y1) if x1 - x0 >= 32 and y1 - y0 >= 32 else None
 
 
 def _face_box(points: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:

@@ -34,11 +34,24 @@ class QAThresholds:
     max_wer: float = _DEFAULTS.qa_max_wer
     max_cer: float = _DEFAULTS.qa_max_cer
     min_sync_z: float = _DEFAULTS.qa_min_sync_z
-    max_offset_frames: int = _DEFAULTS.qa_max_offset_frames
+    max_audio_early_frames: int = _DEFAULTS.qa_max_audio_early_frames
+    """Largest accepted offset with the sound ahead of the mouth (offset < 0), in frames."""
+    max_audio_late_frames: int = _DEFAULTS.qa_max_audio_late_frames
+    """Largest accepted offset with the sound behind the mouth (offset > 0), in frames. Viewers
+    forgive a late sound more than an early one, so the two limits differ."""
     max_reachable_confidence: float = 0.85
     """Clips whose calibrated threshold is above this (shorter than ~2.7 s) are not scored for lip
     sync: in-sync CPU renders of 3–8 s measured 0.70–0.94, and correlation cannot exceed 1."""
     av: AVThresholds = field(default_factory=AVThresholds)
+
+    @property
+    def offset_limits(self) -> tuple[int, int]:
+        """The accepted offsets, (most negative, most positive), in frames."""
+        return -self.max_audio_early_frames, self.max_audio_late_frames
+
+    def offset_ok(self, offset: int) -> bool:
+        low, high = self.offset_limits
+        return low <= offset <= high
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QAThresholds:
@@ -61,7 +74,7 @@ class QAThresholds:
                    f"score (it would need confidence {sync.min_confidence:.2f}; in-sync videos reach about "
                    f"{self.max_reachable_confidence:.2f}). Other checks still apply.")
             return [Check("lip_sync_confidence", True, sync.confidence, sync.min_confidence, msg),
-                    Check("lip_sync_offset", True, sync.offset, self.max_offset_frames, "Offset not measured (clip too short).")]
+                    Check("lip_sync_offset", True, sync.offset, list(self.offset_limits), "Offset not measured (clip too short).")]
         confident = sync.confident
         if confident:
             conf_msg = f"Lip sync confidence {sync.confidence:.2f} (needs {sync.min_confidence:.2f} for {sync.frames} frames)."
@@ -73,19 +86,22 @@ class QAThresholds:
                 f"at least {sync.min_confidence:.2f} needed for a {sync.frames / FPS:.1f}-second clip."
             )
         checks = [Check("lip_sync_confidence", confident, sync.confidence, sync.min_confidence, conf_msg)]
-        offset_ok = abs(sync.offset) <= self.max_offset_frames
+        offset_ok = self.offset_ok(sync.offset)
+        frame_ms = 1000 / FPS
         if not confident:
             offset_msg = f"Offset {sync.offset:+d} frames (not reliable: confidence too low)."
             offset_ok = True  # an unreliable offset is not a second reason; confidence already failed
         elif offset_ok:
             offset_msg = f"Audio and mouth offset {sync.offset:+d} frames."
         else:
-            direction = "late" if sync.offset > 0 else "early"
+            late = sync.offset > 0
+            limit = self.max_audio_late_frames if late else self.max_audio_early_frames
             offset_msg = (
-                f"The sound is {abs(sync.offset)} frames ({abs(sync.offset) * 40} ms) {direction} relative to the mouth "
-                f"(at most {self.max_offset_frames} allowed)."
+                f"The sound is {abs(sync.offset)} frames ({abs(sync.offset) * frame_ms:.0f} ms) "
+                f"{'late' if late else 'early'} relative to the mouth (at most {limit} "
+                f"{'late' if late else 'early'} allowed, {limit * frame_ms:.0f} ms)."
             )
-        checks.append(Check("lip_sync_offset", offset_ok, sync.offset, self.max_offset_frames, offset_msg))
+        checks.append(Check("lip_sync_offset", offset_ok, sync.offset, list(self.offset_limits), offset_msg))
         return checks
 
     def transcript_check(self, rate) -> Check:

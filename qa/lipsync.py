@@ -158,10 +158,21 @@ def score_series(
 
 
 def speech_energy(path: str | Path, frames: int) -> np.ndarray:
-    """Speech energy (dB) per video frame of the sound in ``path`` (a video or an audio file)."""
-    from factory.media import decode_audio, frame_energy
+    """Speech energy (dB) per video frame of the sound in ``path`` (a video or an audio file).
 
-    samples, rate = decode_audio(path)
+    A video's sound is read where a player plays it against the picture (its start time in the
+    container and its edit list applied), so a sound track that starts late reads as late.
+    """
+    from factory.media import MediaError, decode_audio, decode_audio_on_timeline, frame_energy, stream_times
+
+    try:
+        times = stream_times(path)
+    except MediaError:  # an audio file (no picture) or an unreadable one: decode_audio says which
+        times = None
+    if times is not None and times.audio_start is not None:
+        samples, rate = decode_audio_on_timeline(path, times.video_start, end=times.audio_end)
+    else:
+        samples, rate = decode_audio(path)
     return frame_energy(samples, rate, frames)
 
 

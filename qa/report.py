@@ -5,14 +5,18 @@
     report.to_json("qa.json"); report.save_plot("qa.png")
 
 One decode of the frames (``qa.frames``) feeds the lip-sync score and the picture checks; one
-decode of the sound feeds speech energy; Whisper transcribes the sound once. Thresholds come
-from ``qa.gate.QAThresholds`` (settings override them where the lead adds ``qa_*`` fields).
+decode of the sound feeds speech energy; Whisper transcribes the sound once, in a thread while
+the frames are read. The sound is read where a player plays it against the picture (start times
+and edit lists applied, ``factory.media.stream_times``), so a sound track that starts late in the
+container reads as late, in the offset, the duration check and the subtitles alike. Thresholds
+come from ``qa.gate.QAThresholds`` (settings ``qa_*``).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,14 +138,68 @@ class QAReport:
         top.set_title(f"{Path(self.video).name}: offset {offset:+d} frames, confidence {self.lipsync.get('confidence', 0):.2f} (needs {self.lipsync.get('min_confidence', 0):.2f}) — {'PASS' if self.passed else 'FAIL'}")
         top.legend(loc="upper right", fontsize=8)
         lags = self.lipsync.get("lags") or []
+        limits = self.lipsync.get("offset_limits")
+        if limits:
+            # The offsets the gate accepts: viewers forgive late sound more than early sound.
+            low, high = limits
+            bottom.axvspan(low - 0.5, high + 0.5, color="tab:green", alpha=0.12,
+                           label=f"accepted: {-low} early … {high} late")
+            for edge in (low - 0.5, high + 0.5):
+                bottom.axvline(edge, color="tab:green", lw=0.8)
         bottom.plot(lags, self.lipsync.get("correlation") or [], marker="o", ms=3)
-        bottom.axvline(offset, color="tab:green", ls="--")
+        bottom.axvline(offset, color="tab:green", ls="--", label=f"measured {offset:+d}")
+        if limits:
+            bottom.legend(loc="upper right", fontsize=8)
         bottom.set_xlabel("lag in frames (positive: audio late)")
         bottom.set_ylabel("correlation")
         fig.tight_layout()
         fig.savefig(path, dpi=90)
         plt.close(fig)
         return Path(path)
+
+
+@dataclass
+class _Sound:
+    """The sound track on the picture's timeline: ``samples[0]`` plays with the first picture."""
+
+    samples: np.ndarray
+    rate: int
+    delay: float
+    """Seconds from the first picture to the first sound sample (negative: sound first)."""
+    end: float
+    """Seconds from the first picture to the end of the sound."""
+
+
+def _sound_on_timeline(video: str | Path) -> _Sound | None:
+    """The video's sound as a player plays it against the picture; None when there is no
+    usable sound track (the A/V checks report it)."""
+    from factory.media import MediaError, decode_audio_on_timeline, stream_times
+
+    try:
+        times = stream_times(video)
+        if times.audio_start is None:
+            return None
+        samples, rate = decode_audio_on_timeline(video, times.video_start, end=times.audio_end)
+    except MediaError:
+        return None
+    # The container's audio end honours the AAC edit list; decoding alone would add the
+    # encoder's padding (up to 1024 samples), which would count as a false mismatch.
+    end = times.audio_end - times.video_start if times.audio_end is not None else samples.size / rate
+    return _Sound(samples, rate, times.audio_delay, end)
+
+
+def _timed_transcript(video: str | Path, language: str | None, settings: Settings):
+    """(Whisper's transcript, seconds it took). Whisper runs beside the frame scan, which keeps
+    one core busy: it gets the others (one on a 2-core machine). More threads than free cores
+    would make its threads wait for each other, spinning, and cost CPU for nothing."""
+    import os
+
+    from qa.asr import AsrOptions
+    from qa.asr import transcribe as run_asr
+
+    t = time.perf_counter()
+    options = AsrOptions(cpu_threads=max(1, (os.cpu_count() or 2) - 1))
+    return run_asr(video, language=language, settings=settings, options=options), time.perf_counter() - t
 
 
 def _guess_language(script: str | None) -> str | None:
@@ -167,7 +225,7 @@ def check_video(
     ``audio_seconds`` (length of the narration the video was made from), ``language``.
     ``transcribe=False`` skips Whisper (no transcript check, subtitles timed evenly).
     """
-    from factory.media import FPS, decode_audio, frame_energy, probe_video
+    from factory.media import FPS, MediaError, probe_video
     from qa.av_checks import run_av_checks
     from qa.frames import scan_video
     from qa.gate import QAThresholds
@@ -181,70 +239,78 @@ def check_video(
     t0 = time.perf_counter()
 
     info = probe_video(video)
-    progress(0.05, "reading frames")
-    scan = scan_video(video)
-    timings["frames"] = time.perf_counter() - t0
-
-    t = time.perf_counter()
-    try:
-        samples, rate = decode_audio(video)
-        energy = frame_energy(samples, rate, scan.frames)
-        # The container's own audio length honours the AAC edit list; decoding adds the
-        # encoder's padding (up to 1024 samples), which would count as a false mismatch.
-        audio_seconds = info.audio_seconds or samples.size / rate
-    except Exception as exc:  # no or unreadable sound track: the checks report it
-        from factory.media import MediaError
-
-        if not isinstance(exc, MediaError):
-            raise
-        energy = np.full(scan.frames, -60.0, dtype=np.float32)
-        audio_seconds = None
-    if expected.get("audio_seconds") is not None and audio_seconds is not None:
-        audio_seconds = float(expected["audio_seconds"])  # the narration is the reference length
-    sync = score_series(scan.mouth, energy, z_threshold=thresholds.min_sync_z)
-    timings["lipsync"] = time.perf_counter() - t
-
-    size = expected.get("size") or (
-        (int(expected["width"]), int(expected["height"])) if expected.get("width") and expected.get("height") else None
-    )
-    checks = run_av_checks(
-        scan,
-        info,
-        energy,
-        audio_seconds,
-        expected_fps=float(expected.get("fps") or FPS),
-        expected_size=tuple(size) if size else None,
-        thresholds=thresholds.av,
-    )
-    checks += thresholds.sync_checks(sync)
-
-    syncnet = None
-    syncnet_model = settings.syncnet_model or ""  # off unless the user names weights
-    if str(syncnet_model).strip():
-        t = time.perf_counter()
-        progress(0.35, "SyncNet (LSE-D / LSE-C)")
-        syncnet = _syncnet_numbers(video, syncnet_model)
-        timings["syncnet"] = time.perf_counter() - t
-    progress(0.4, "transcribing")
-
-    transcript = None
-    rate_result = None
-    words = []
+    sound = _sound_on_timeline(video)
+    timings["audio"] = time.perf_counter() - t0
     language = expected.get("language") or _guess_language(script)
-    if transcribe and audio_seconds is not None:
-        from qa.asr import transcribe as run_asr
+
+    # Whisper needs only the sound and the picture scan only the frames: Whisper runs in a
+    # thread while the frames are read (both spend their time in native code, outside the GIL).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        asr_job = None
+        if transcribe and sound is not None:
+            asr_job = pool.submit(_timed_transcript, video, language, settings)
+        progress(0.05, "reading frames")
+        t = time.perf_counter()
+        scan = scan_video(video)
+        timings["frames"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        tr = run_asr(video, language=language, settings=settings)
-        timings["asr"] = time.perf_counter() - t
-        transcript = tr.to_dict()
-        words = tr.words
-        language = language or tr.language
-        if script:
-            from qa.text_metrics import error_rate
+        if sound is not None:
+            from factory.media import frame_energy
 
-            rate_result = error_rate(script, tr.text, language)
-            checks.append(thresholds.transcript_check(rate_result))
+            energy = frame_energy(sound.samples, sound.rate, scan.frames)
+            audio_seconds = sound.end
+            if expected.get("audio_seconds") is not None:
+                # The narration is the reference length; it starts where the sound does.
+                audio_seconds = sound.delay + float(expected["audio_seconds"])
+        else:
+            energy = np.full(scan.frames, -60.0, dtype=np.float32)
+            audio_seconds = None
+        sync = score_series(scan.mouth, energy, z_threshold=thresholds.min_sync_z)
+        timings["lipsync"] = time.perf_counter() - t
+
+        size = expected.get("size") or (
+            (int(expected["width"]), int(expected["height"])) if expected.get("width") and expected.get("height") else None
+        )
+        checks = run_av_checks(
+            scan,
+            info,
+            energy,
+            audio_seconds,
+            expected_fps=float(expected.get("fps") or FPS),
+            expected_size=tuple(size) if size else None,
+            thresholds=thresholds.av,
+            audio_delay=sound.delay if sound is not None else 0.0,
+        )
+        checks += thresholds.sync_checks(sync)
+
+        syncnet = None
+        syncnet_model = settings.syncnet_model or ""  # off unless the user names weights
+        if str(syncnet_model).strip():
+            t = time.perf_counter()
+            progress(0.35, "SyncNet (LSE-D / LSE-C)")
+            syncnet = _syncnet_numbers(video, syncnet_model)
+            timings["syncnet"] = time.perf_counter() - t
+        progress(0.4, "transcribing")
+
+        transcript = None
+        rate_result = None
+        words = []
+        if asr_job is not None:
+            try:
+                tr, timings["asr"] = asr_job.result()
+            except MediaError:
+                tr = None  # a sound track Whisper cannot read: the A/V checks already say why
+            if tr is not None:
+                # Whisper's times count from the first sound sample; the subtitles follow the picture.
+                words = [w._replace(start=round(w.start + sound.delay, 3), end=round(w.end + sound.delay, 3)) for w in tr.words] if sound.delay else tr.words
+                transcript = tr.to_dict()
+                language = language or tr.language
+                if script:
+                    from qa.text_metrics import error_rate
+
+                    rate_result = error_rate(script, tr.text, language)
+                    checks.append(thresholds.transcript_check(rate_result))
     progress(0.9, "subtitles")
 
     cues = []
@@ -264,8 +330,8 @@ def check_video(
         passed=not failed,
         reasons=[c.message for c in failed],
         checks=checks,
-        info={**info.__dict__},
-        lipsync=sync.to_dict(),
+        info={**info.__dict__, "audio_delay": round(sound.delay, 4) if sound is not None else None},
+        lipsync={**sync.to_dict(), "offset_limits": list(thresholds.offset_limits)},
         transcript=transcript,
         error_rate=rate_result.to_dict() if rate_result else None,
         timings=timings,

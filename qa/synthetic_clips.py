@@ -172,3 +172,23 @@ def in_sync_clip(out_path: str | Path, text: str, options: ClipOptions | None = 
     samples, rate = piper_speech(text)
     openings = openings_from_audio(samples, rate, options)
     return write_clip(out_path, (shift_audio(samples, rate, audio_shift_frames), rate), openings, options)
+
+
+def shift_in_container(video: str | Path, out_path: str | Path, frames: int) -> Path:
+    """A copy of ``video`` whose sound starts ``frames`` video frames late (negative: early) in the
+    container, as ``ffmpeg -itsoffset`` makes it: the streams are copied untouched and only their
+    start times differ, so a player, not the samples, puts the sound out of step.
+
+    A late sound delays the sound stream; an early one delays the picture instead (a stream
+    cannot start before 0).
+    """
+    import subprocess
+
+    from factory.media import ffmpeg_exe
+
+    seconds = f"{abs(frames) / FPS:.6f}"
+    late, early = (["-itsoffset", seconds], []) if frames > 0 else ([], ["-itsoffset", seconds] if frames < 0 else [])
+    cmd = [ffmpeg_exe(), "-loglevel", "error", "-y", *early, "-i", str(video), *late, "-i", str(video),
+           "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", str(out_path)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return Path(out_path)
