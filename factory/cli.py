@@ -33,6 +33,8 @@ LAZY_COMMANDS = {
     "voices": "tts.cli:voices",
     "schedule": "factory.cli_schedules:schedule",
     "scheduler": "factory.cli_schedules:scheduler",
+    "users": "factory.cli_accounts:users",
+    "tokens": "factory.cli_accounts:tokens",
 }
 
 

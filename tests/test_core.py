@@ -116,30 +116,6 @@ def test_cli_help_imports_nothing_heavy():
     assert "HEAVY []" in out, out
 
 
-def test_http_api_rejects_a_bad_photo_and_lists_jobs(settings, tmp_path):
-    from fastapi.testclient import TestClient
-
-    from factory.api import create_app
-
-    client = TestClient(create_app(settings))
-    assert client.get("/health").json() == {"ok": True, "mode": "embedded"}
-    response = client.post("/jobs", files={"image": ("me.jpg", b"not a photo", "image/jpeg")}, data={"script": "Hi."})
-    assert response.status_code == 202
-    job = response.json()
-    assert job["status"] == "failed" and "not an image" in job["error"]
-    assert client.get(f"/jobs/{job['id']}").json()["error"] == job["error"]
-    assert [j["id"] for j in client.get("/jobs").json()] == [job["id"]]
-    assert client.get("/jobs/nope").status_code == 404
-    # /docs works without internet: every script and style it names is served here
-    import re
-
-    page = client.get("/docs")
-    assert page.status_code == 200 and "cdn" not in page.text.lower()
-    assets = re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', page.text)
-    assert len(assets) >= 2 and all(client.get(url).status_code == 200 for url in assets)
-    assert client.post("/jobs", files={"image": ("me.jpg", b"x", "image/jpeg")}).status_code == 422  # nothing to say
-
-
 def test_submit_with_the_broker_down_fails_the_job_visibly(settings, portrait_path):
     """Distributed mode with nothing listening at the AMQP URL: the job fails with a reason
     instead of sitting queued with no message."""
@@ -148,49 +124,6 @@ def test_submit_with_the_broker_down_fails_the_job_visibly(settings, portrait_pa
     settings.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2F"  # a closed port
     job = JobService(settings).submit(image=portrait_path, script="Hello.")
     assert job.status == JobStatus.FAILED and "could not be queued" in job.error
-
-
-def test_http_api_renders_a_job_in_the_background_and_serves_the_video(settings, portrait_path):
-    from fastapi.testclient import TestClient
-
-    from factory.api import create_app
-
-    app = create_app(settings)
-    client = TestClient(app)
-    response = client.post(
-        "/jobs",
-        files={"image": ("me.png", portrait_path.read_bytes(), "image/png")},
-        data={"script": "Hello from the API.", "check": "false", "params": '{"min_resolution": 384, "keep_crop": true}'},
-    )
-    assert response.status_code == 202, response.text
-    job_id = response.json()["id"]
-    app.state.service.follow(job_id)
-    job = client.get(f"/jobs/{job_id}").json()
-    assert job["status"] == "published", job
-    video = client.get(f"/jobs/{job_id}/files/video")
-    assert video.status_code == 200 and video.content[4:8] == b"ftyp"  # an MP4
-    refused = client.post(f"/jobs/{job_id}/cancel")  # the lifecycle's refusal, as the API says it
-    assert refused.status_code == 409 and refused.json()["detail"] == f"job {job_id} is published; it cannot be cancelled"
-    assert client.post("/jobs/nope/retry").status_code == 404
-    # numbers too large for the database are refused with 422, not a server error
-    assert client.get("/jobs", params={"limit": "99999999999999999999"}).status_code == 422
-    too_urgent = client.post("/jobs", files={"image": ("me.png", portrait_path.read_bytes(), "image/png")},
-                             data={"script": "Hi.", "priority": "99999999999999999999"})
-    assert too_urgent.status_code == 422
-    assert client.post("/jobs", files={"image": ("me.png", b"x", "image/png")}, data={"script": "Hi", "params": "[1]"}).status_code == 422
-
-
-def test_out_of_range_render_parameters_are_refused_at_submit(settings, portrait_path):
-    """The same rule for the API, the console and batches as for the CLI's options."""
-    from fastapi.testclient import TestClient
-
-    from factory.api import create_app
-
-    client = TestClient(create_app(settings))
-    response = client.post("/jobs", files={"image": ("me.png", portrait_path.read_bytes(), "image/png")},
-                           data={"script": "Hi.", "params": '{"expand_ratio": 0.9}'})
-    assert response.status_code == 422 and "expand_ratio must be between 0.1 and 0.3" in response.text
-    assert client.get("/jobs").json() == []
 
 
 def test_shared_text_rules_sentences_units_and_chinese_numerals():
