@@ -79,7 +79,7 @@ def submit_rows(request: Request, caller: ApiToken, rows: list[dict[str, Any]], 
         result = submit_batch(service, rows, file_name=file_name, default_image=default_image,
                               language=options.get("language") or "en", voice=options.get("voice"),
                               target_seconds=options.get("seconds"), render=options.get("params") or {},
-                              check=options.get("check"), submitted_by=caller.actor)
+                              check=options.get("check"), submitted_by=caller.actor, token_id=caller.id)
     except ValueError as exc:  # a batch-wide value (render parameters) refused: nothing was created
         raise ApiError(422, str(exc)) from None
     return batch_status(request, result.batch_id)

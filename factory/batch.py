@@ -261,10 +261,12 @@ def submit_batch(service: Any, rows: list[dict[str, Any]], *, file_name: str = "
                  language: str = "en", voice: str | None = None, target_seconds: float | None = None,
                  render: dict[str, Any] | None = None, base: Path = Path("."), check: bool | None = None,
                  submitted_by: str | None = None, notify_email: str | None = None,
-                 publish_targets: list[dict[str, Any]] | None = None) -> BatchResult:
+                 publish_targets: list[dict[str, Any]] | None = None,
+                 callback_url: str | None = None, token_id: str | None = None) -> BatchResult:
     """Validate every row, then submit one job per good row (``JobService.submit``); the batch
     and each row's job or reason are recorded (``batches`` table). Raises ValueError with a
-    sentence for bad batch-wide values (render parameters, publish targets): nothing is created."""
+    sentence for bad batch-wide values (render parameters, publish targets): nothing is created.
+    Each job's webhooks go to ``callback_url``, else to the default of the API token ``token_id``."""
     from factory.job_params import build_job_params
     from factory.store import new_job_id
     from factory.targets import check_targets, job_publish_params
@@ -292,7 +294,8 @@ def submit_batch(service: Any, rows: list[dict[str, Any]], *, file_name: str = "
                     rates[key] = service.measured_speaking_rate(params, row.language)
                 row.writer_request["speaking_rate"] = rates[key]
             job = service.submit(image=row.image, script=row.script, writer_request=row.writer_request, params=params,
-                                 check=check, batch=batch_id, created_by=submitted_by)
+                                 check=check, batch=batch_id, created_by=submitted_by,
+                                 callback_url=callback_url, token_id=token_id)
             record["job_id"] = job.id
             result.jobs.append((row.number, job.id))
         else:
