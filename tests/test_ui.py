@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -38,8 +39,20 @@ def service():
     return JobService(Settings.load())
 
 
-def open_app() -> AppTest:
+def sign_in_token(username: str = "alice", role: str = "editor", language: str = "en") -> str:
+    """A console session for a (new) user, as the sign-in form would start it."""
+    from factory import identity
+
+    store = service().jobs
+    user = identity.get_user(store, username) or identity.create_user(store, username, "correct horse battery", role, language)
+    return identity.start_session(store, user)
+
+
+def open_app(role: str | None = "editor", language: str = "en", username: str | None = None) -> AppTest:
+    """The console in a fresh tab, signed in as a user with ``role`` (None: not signed in)."""
     at = AppTest.from_file(APP, default_timeout=60)
+    if role is not None:
+        at.session_state["session_token"] = sign_in_token(username or role, role, language)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -53,7 +66,7 @@ def all_text(at: AppTest) -> str:
 
 def test_app_loads_with_render_parameter_ranges(env):
     at = open_app()
-    assert at.sidebar.radio(key="page").value == "New video"
+    assert at.sidebar.radio(key="page").value == "new_video"
     sliders = {s.label: s for s in at.slider}
     # The brief's ranges and CPU defaults, as the renderer defines them.
     assert (sliders["Min resolution"].min, sliders["Min resolution"].max, sliders["Min resolution"].value) == (384, 2048, 512)
@@ -66,7 +79,7 @@ def test_app_loads_with_render_parameter_ranges(env):
     at.selectbox(key="renderer").set_value("sonic").run()
     assert {s.label: s.value for s in at.slider}["Min resolution"] == 1024
 
-    at.sidebar.radio(key="page").set_value("Jobs").run()
+    at.sidebar.radio(key="page").set_value("jobs").run()
     assert not at.exception, at.exception
     assert "No jobs yet" in all_text(at)
 
@@ -78,7 +91,7 @@ def test_jobs_page_lists_a_failed_job_and_shows_its_error(env, tmp_path):
     assert job.status == JobStatus.FAILED  # fails at submit: no rendering needed
 
     at = open_app()
-    at.sidebar.radio(key="page").set_value("Jobs").run()
+    at.sidebar.radio(key="page").set_value("jobs").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table["job"]) == [job.id]
@@ -86,12 +99,12 @@ def test_jobs_page_lists_a_failed_job_and_shows_its_error(env, tmp_path):
     assert "holiday.jpg" in table["problem"].iloc[0]
 
     # The detail view of the selected job says what went wrong, for the editor.
-    assert at.selectbox(key="open_job").value == job.id
+    assert at.selectbox(key="open_job.en").value == job.id
     errors = [e.value for e in at.error]
     assert any("holiday.jpg is not an image" in e for e in errors), errors
 
     # The status filter hides it when asking for published jobs only.
-    at.selectbox(key="filter_status").set_value(JobStatus.PUBLISHED).run()
+    at.selectbox(key="filter_status.en").set_value(JobStatus.PUBLISHED).run()
     assert not at.dataframe and "No jobs match" in all_text(at)
 
 
@@ -116,6 +129,7 @@ def test_new_video_form_creates_a_job_and_shows_why_it_failed(env):
     job = jobs[0]
     assert job.status == JobStatus.FAILED and "scan.png" in job.error
     assert job.params["dynamic_scale"] == pytest.approx(1.3) and job.params["language"] == "en"
+    assert job.created_by == "editor"  # who made it, from the signed-in account
     assert job.values["script"] == "Hello there, this is our weekly update."
     assert any("scan.png is not an image" in e.value for e in at.error)
 
@@ -127,7 +141,7 @@ def test_recording_job_runs_in_the_background_and_its_failure_is_shown(env, port
 
     at = open_app()
     at.file_uploader(key="portrait").upload("astronaut.png", portrait_path.read_bytes(), "image/png")
-    at.radio(key="source").set_value("Own recording").run()
+    at.radio(key="source").set_value("recording").run()
     at.file_uploader(key="recording").upload("silence.wav", silent.read_bytes(), "audio/wav")
     at.run()
     at.button(key="submit").click().run()
@@ -163,7 +177,7 @@ def test_distributed_mode_only_follows_jobs(env, monkeypatch, portrait_path):
 
     at = open_app()
     assert "Distributed mode" in all_text(at)
-    at.sidebar.radio(key="page").set_value("Jobs").run()
+    at.sidebar.radio(key="page").set_value("jobs").run()
     assert not at.exception, at.exception
     text = all_text(at)
     assert f"Job `{job.id}`" in text and "queued" in text
@@ -199,7 +213,7 @@ def test_an_interrupted_job_can_be_resumed_from_the_jobs_page(env, portrait_path
 
     at = open_app()
     assert service().get(job.id).status == JobStatus.INTERRUPTED
-    at.sidebar.radio(key="page").set_value("Jobs").run()
+    at.sidebar.radio(key="page").set_value("jobs").run()
     assert any("interrupted and nothing is running it" in w.value for w in at.warning), [w.value for w in at.warning]
     at.button(key=f"resume-{job.id}").click().run()
     assert not at.exception, at.exception
@@ -229,8 +243,10 @@ def test_form_rules_without_streamlit(env, portrait_path):
         writer_request(NewVideoForm(image=image, source="product"))
     with pytest.raises(FormError, match="Upload a portrait"):
         check_form(NewVideoForm(image=None, script="Hi."))
-    with pytest.raises(FormError, match="not a Piper .onnx file"):
+    with pytest.raises(FormError, match="does not exist"):
         check_form(NewVideoForm(image=image, script="Hi.", voice="/nowhere/voice.onnx"))
+    with pytest.raises(FormError, match="speaks English, not Chinese"):
+        check_form(NewVideoForm(image=image, script="你好。", voice="en_US-joe-medium", language="zh"))
     params = job_params(NewVideoForm(image=image, script="Hi.", render={"seed": 7, "keep_crop": None}, language="zh"))
     assert params == {"seed": 7, "renderer": "cpu", "language": "zh"}
 
@@ -256,6 +272,30 @@ def test_factory_ui_command_serves_the_console(env):
                 time.sleep(0.3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
             assert r.status == 200 and b"<html" in r.read().lower()
+
+        # Media (videos, photos, downloads) only for a browser with a live session cookie.
+        def status(path: str, method: str = "GET", body: bytes | None = None, cookie: str = "") -> tuple[int, dict]:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method,
+                                             headers={"Cookie": cookie} if cookie else {})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as r:
+                    return r.status, dict(r.headers)
+            except urllib.error.HTTPError as e:
+                return e.code, dict(e.headers)
+
+        assert status("/media/0123456789abcdef.mp4")[0] == 403
+        assert status("/factory/session", "POST", b"not-a-session")[0] == 403
+        token = sign_in_token()
+        code, headers = status("/factory/session", "POST", token.encode())
+        assert code == 204, code
+        cookie = headers["set-cookie"] if "set-cookie" in headers else headers["Set-Cookie"]
+        assert cookie.startswith(f"factory_session={token};") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+        # Past the guard: an unknown file is simply not found.
+        assert status("/media/0123456789abcdef.mp4", cookie=f"factory_session={token}")[0] == 404
+        from factory import identity
+
+        identity.end_session(service().jobs, token)  # signed out: the cookie opens nothing any more
+        assert status("/media/0123456789abcdef.mp4", cookie=f"factory_session={token}")[0] == 403
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -293,8 +333,12 @@ def test_script_to_video_end_to_end_in_the_console(env, portrait_path):
         assert any(job.values["published_url"] in s.value for s in at.success)
     else:
         assert any("Held for an editor's review" in w.value for w in at.warning)
-    qa_table = at.dataframe[0].value
+    qa_table = next(d.value for d in at.dataframe if "check" in d.value.columns)
     assert "wer" in set(qa_table["check"])  # the transcript check's error rate is listed
+    models = next(d.value for d in at.dataframe if "licence" in d.value.columns)
+    assert "voice" in set(models["role"])  # the models and licences the job used
+    # What Whisper heard, and how it differs from the script (none, or sentences saying how).
+    assert any(e.label == "What Whisper heard" for e in at.expander)
 
 
 def test_the_jobs_page_shows_what_the_writer_drafted():

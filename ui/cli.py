@@ -11,19 +11,25 @@ from pathlib import Path
 
 import click
 
-APP = Path(__file__).with_name("app.py")
+SERVER = Path(__file__).with_name("server.py")
+"""The st.App around ui/app.py that keeps media behind the sign-in (ui/server.py)."""
 
 
 def streamlit_args(host: str, port: int) -> list[str]:
     """The ``streamlit run`` command line for the console."""
     return [
         "run",
-        str(APP),
+        str(SERVER),
         "--server.address", host,
         "--server.port", str(port),
         "--server.headless", "true",  # print the address; do not try to open a browser
         "--browser.gatherUsageStats", "false",  # no telemetry (and no network here anyway)
         "--server.maxUploadSize", "1024",  # MB: long recordings and large photos
+        # For editors, not developers: no deploy button, developer menu or tracebacks on the page.
+        "--client.toolbarMode", "minimal",
+        "--client.showErrorDetails", "none",
+        "--server.runOnSave", "false",
+        "--server.fileWatcherType", "none",
     ]
 
 

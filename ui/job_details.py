@@ -3,7 +3,11 @@
 * ``stage_lines`` — one line per stage of the job's plan: waiting, running (with the live
   fraction when this process runs it), done / cached with seconds, failed with the reason;
 * ``qa_view``    — the QA stage's verdict and numbers (``values["qa"]``, or kept with a review);
-* ``job_rows``   — the job list as table rows.
+* ``job_rows``   — the job list as table rows (title = first words of the narration);
+* ``difference_lines`` — what Whisper heard differently from the script, as sentences;
+* ``models_of``  — the models and licences a job used (``values["models"]``).
+
+Every word for people comes from ``ui.i18n`` (``tr``).
 """
 
 from __future__ import annotations
@@ -11,17 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from factory.store import Job, JobStatus, StageRun
 from factory.dispatch import StageProgress
+from factory.store import Job, StageRun
+from factory.text import CJK_CHAR
+from ui.i18n import Texts
 
-STATUS_LABELS: dict[str, str] = {
-    JobStatus.QUEUED: "⏳ queued",
-    JobStatus.RUNNING: "⚙️ running",
-    JobStatus.NEEDS_REVIEW: "🚩 needs review",
-    JobStatus.FAILED: "❌ failed",
-    JobStatus.DEAD: "💀 gave up",
-    JobStatus.PUBLISHED: "✅ published",
-}
 STAGE_MARKS: dict[str, str] = {
     "waiting": "·",
     "running": "⚙️",
@@ -32,10 +30,6 @@ STAGE_MARKS: dict[str, str] = {
     "review": "🚩",
     "rerun": "↺",
 }
-
-
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status)
 
 
 def first_line(text: str | None, limit: int = 160) -> str:
@@ -64,26 +58,18 @@ class StageLine:
     def mark(self) -> str:
         return STAGE_MARKS.get(self.state, "·")
 
-    @property
-    def summary(self) -> str:
-        """One line for people: "render  ✅ done in 12.3 s (cache hit)"."""
-        text = f"{self.mark} {self.stage}"
+    def summary(self, tr: Texts) -> str:
+        """One line for people: "✅ render — done (cache hit) in 12.3 s"."""
+        text = f"{self.mark} {tr.stage(self.stage)} — {tr('run.' + self.state)}"
         if self.state == "running":
-            text += " — running"
             if self.fraction is not None:
                 text += f" {self.fraction * 100:.0f}%"
             if self.note:
                 text += f" ({self.note})"
-        elif self.state == "waiting":
-            text += " — waiting"
-        else:
-            text += f" — {self.state}"
-            if self.seconds is not None:
-                text += f" in {self.seconds:.1f} s"
-            if self.state == "cached":
-                text += " (cache hit)"
+        elif self.state != "waiting" and self.seconds is not None:
+            text += " " + tr("run.in_seconds", seconds=self.seconds)
         if self.attempts > 1:
-            text += f", attempt {self.attempts}"
+            text += tr("run.attempt", attempt=self.attempts)
         return text
 
 
@@ -130,7 +116,7 @@ def qa_of(job: Job) -> Mapping[str, Any] | None:
     return qa if isinstance(qa, Mapping) else None
 
 
-def qa_view(qa: Mapping[str, Any] | None) -> QAView | None:
+def qa_view(qa: Mapping[str, Any] | None, tr: Texts) -> QAView | None:
     if not qa:
         return None
     numbers = qa.get("numbers") if isinstance(qa.get("numbers"), Mapping) else {}
@@ -142,9 +128,9 @@ def qa_view(qa: Mapping[str, Any] | None) -> QAView | None:
     for name in [*checks, *(n for n in numbers if n not in checks)]:
         ok = checks.get(name)
         rows.append({
-            "check": _label(name),
-            "value": format_value(numbers[name]) if name in numbers else "",
-            "ok": "" if ok is None else ("✅" if ok else "❌"),
+            tr("job.qa_col_check"): _label(name),
+            tr("job.qa_col_value"): format_value(numbers[name], tr) if name in numbers else "",
+            tr("job.qa_col_ok"): "" if ok is None else ("✅" if ok else "❌"),
         })
     passed = qa.get("passed")
     reasons = [str(r) for r in qa.get("reasons") or []] if isinstance(qa.get("reasons"), list) else []
@@ -175,27 +161,12 @@ def _label(key: str) -> str:
     return str(key).replace("_", " ")
 
 
-def format_value(value: Any) -> str:
+def format_value(value: Any, tr: Texts) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return tr("yes") if value else tr("no")
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
-
-
-def job_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
-    """The job list as rows for a table."""
-    return [
-        {
-            "job": job.id,
-            "created": job.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            "status": status_label(job.status),
-            "next stage": job.next_stage or "",
-            "batch": job.batch or "",
-            "problem": first_line(job.error, 100),
-        }
-        for job in jobs
-    ]
 
 
 def spoken_text(job: Job) -> str | None:
@@ -210,3 +181,94 @@ def spoken_text(job: Job) -> str | None:
     if isinstance(speech, Mapping) and isinstance(speech.get("text"), str):
         return speech["text"]
     return None
+
+
+def title_of(job: Job, words: int = 8) -> str:
+    """The job's title for lists: the first words of its narration (characters for Chinese),
+    or "" while nothing is written yet."""
+    text = " ".join((spoken_text(job) or "").split())
+    if not text:
+        return ""
+    if CJK_CHAR.search(text[:words * 2]):
+        return text if len(text) <= words * 2 else text[: words * 2] + "…"
+    parts = text.split(" ")
+    return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
+
+
+def created_by(job: Job) -> str:
+    """Who made the job (a user name or "token:<name>"), "" where the store does not say."""
+    return getattr(job, "created_by", None) or ""
+
+
+def job_rows(jobs: Iterable[Job], tr: Texts, thumbnails: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The job list as table rows; ``thumbnails``: job id -> image URL (a data: URL) if any."""
+    thumbnails = thumbnails or {}
+    return [
+        {
+            tr("jobs.col_picture"): thumbnails.get(job.id),
+            tr("jobs.col_title"): title_of(job) or tr("jobs.untitled"),
+            tr("jobs.col_status"): tr.status(job.status),
+            tr("jobs.col_who"): created_by(job),
+            tr("jobs.col_when"): job.created_at.strftime("%Y-%m-%d %H:%M"),
+            tr("jobs.col_batch"): job.batch or "",
+            tr("jobs.col_problem"): first_line(job.error, 100),
+            tr("jobs.col_job"): job.id,
+        }
+        for job in jobs
+    ]
+
+
+def matches(job: Job, who: str = "", words: str = "") -> bool:
+    """The list's text filters: ``who`` is part of the creator's name, ``words`` part of the
+    narration (both case-insensitive; empty matches everything)."""
+    if who.strip() and who.strip().lower() not in created_by(job).lower():
+        return False
+    return not words.strip() or words.strip().lower() in (spoken_text(job) or "").lower()
+
+
+# --- transcript, differences, models ------------------------------------------------------------
+
+def difference_lines(error_rate: Mapping[str, Any] | None, tr: Texts) -> list[str]:
+    """The QA report's alignment of script and transcript (``error_rate.ops``) as sentences:
+    'heard "sea" instead of "see"', 'missing "today"', 'extra "um"'."""
+    lines = []
+    for op in (error_rate or {}).get("ops") or []:
+        kind = op.get("op")
+        if kind == "substitute":
+            lines.append(tr("job.diff_substitute", heard=op.get("hyp"), said=op.get("ref")))
+        elif kind == "delete":
+            lines.append(tr("job.diff_delete", said=op.get("ref")))
+        elif kind == "insert":
+            lines.append(tr("job.diff_insert", heard=op.get("hyp")))
+    return lines
+
+
+@dataclass
+class ModelUse:
+    """One model a job used (``values["models"]``), as the console lists it."""
+
+    role: str
+    name: str
+    licence: str
+    commercial_use: bool | None
+    """None: not known."""
+    source: str = ""
+
+
+def models_of(job: Job) -> list[ModelUse]:
+    """The models and licences the job's stages recorded (missing fields left empty)."""
+    uses = []
+    for item in job.values.get("models") or []:
+        if not isinstance(item, Mapping):
+            continue
+        commercial = item.get("commercial_use")
+        uses.append(ModelUse(
+            role=str(item.get("role") or ""), name=str(item.get("name") or ""), licence=str(item.get("licence") or ""),
+            commercial_use=commercial if isinstance(commercial, bool) else None, source=str(item.get("source") or ""),
+        ))
+    return uses
+
+
+def non_commercial(models: Iterable[ModelUse]) -> list[ModelUse]:
+    """The models whose licence forbids commercial use (unknown is not counted here)."""
+    return [m for m in models if m.commercial_use is False]

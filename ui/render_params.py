@@ -23,10 +23,6 @@ def render_param_specs(renderer: str = "cpu") -> list[ParamSpec]:
             else spec for spec in specs]
 
 
-def label(spec: ParamSpec) -> str:
-    return spec.name.replace("_", " ").capitalize()
-
-
 def slider_step(spec: ParamSpec) -> float | int:
     """Whole numbers for ints, hundredths for the scales and ratios."""
     return 1 if spec.kind is int else 0.01

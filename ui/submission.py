@@ -6,6 +6,10 @@ which of them need the writer stage, and the form mistakes caught before a job i
 such as a product without a name). Problems with the files themselves (not an
 image, a silent recording) are the service's and the stages' to find: they fail the job with
 a reason, which the console shows.
+
+The writer's sources go through a draft first (``write_draft``, ``check_draft``): the editor
+reads the narration with its estimated length and the facts not found in the source, edits it,
+and the job speaks the edited text.
 """
 
 from __future__ import annotations
@@ -16,25 +20,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from factory.doctor import Check
 from factory.payloads import WriterRequest
 from factory.stages import STAGE_MODULES, StageError
 
-# What is spoken: the radio button's choices, in the order shown.
-SOURCES: dict[str, str] = {
-    "script": "Script text",
-    "recording": "Own recording",
-    "topic": "Topic (the writer drafts it)",
-    "policy": "Policy document (the writer explains it)",
-    "product": "Product row (the writer pitches it)",
-}
+# What is spoken: the radio button's choices, in the order shown (labels: ui.i18n "source.<key>").
+SOURCES = ("script", "recording", "topic", "policy", "product")
 WRITER_SOURCES = ("topic", "policy", "product")
-LANGUAGES: dict[str, str] = {"en": "English", "zh": "Chinese"}  # the names of factory.payloads.NARRATION_LANGUAGES
+LANGUAGES = ("en", "zh")  # factory.payloads.NARRATION_LANGUAGES; labels: ui.i18n "lang.<code>"
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp"]
 AUDIO_TYPES = ["wav", "mp3", "m4a", "aac", "flac", "ogg", "opus", "webm", "mp4"]
 
 
 class FormError(ValueError):
-    """Something the editor must fix in the form before a job can be created."""
+    """Something the editor must fix in the form before a job can be created: ``key`` and
+    ``values`` name the sentence in ``ui.i18n`` (``str(error)`` is the English one)."""
+
+    def __init__(self, key: str, **values: Any):
+        from ui.i18n import translate
+
+        super().__init__(translate(key, "en", **values))
+        self.key, self.values = key, values
 
 
 @dataclass
@@ -61,7 +67,7 @@ class NewVideoForm:
     product_promotion: str = ""
     target_seconds: float | None = None
     voice: str = ""
-    """Empty: the settings' voice (the bundled English voice by default); else a .onnx path."""
+    """A voice library name (``tts.voices``); empty: the factory's default for the language."""
     language: str = "en"
     renderer: str = "cpu"
     render: dict[str, Any] = field(default_factory=dict)
@@ -109,7 +115,7 @@ def writer_request(form: NewVideoForm) -> dict[str, Any] | None:
     try:
         NarrationRequest.from_value(request.to_value()).validate()
     except StageError as exc:
-        raise FormError(str(exc)) from None
+        raise FormError("form.writer_refused", problem=str(exc)) from None
     return request.to_value()
 
 
@@ -118,50 +124,143 @@ def job_params(form: NewVideoForm) -> dict[str, Any]:
     the one builder the CLI, batches and the API use too). Raises ValueError with a sentence."""
     from factory.job_params import build_job_params
 
-    return build_job_params(form.render, language=form.language, voice=form.voice, renderer=form.renderer)
+    try:
+        return build_job_params(form.render, language=form.language, voice=form.voice, renderer=form.renderer)
+    except ValueError as exc:
+        raise FormError("form.bad_params", problem=str(exc)) from None
 
 
-def check_form(form: NewVideoForm) -> None:
+def check_form(form: NewVideoForm, writer_ready: bool = True) -> None:
     """Raise FormError for what must be fixed before submitting."""
     if form.image is None:
-        raise FormError("Upload a portrait photo first.")
+        raise FormError("form.no_image")
     if form.source not in SOURCES:
-        raise FormError(f"Unknown source {form.source!r}.")
+        raise FormError("form.unknown_source", source=form.source)
     if form.source == "script" and not form.script.strip():
-        raise FormError("The script is empty: write what the portrait should say.")
+        raise FormError("form.empty_script")
     if form.source == "recording" and form.recording is None:
-        raise FormError("Upload the recording to use.")
-    if form.source in WRITER_SOURCES and not stage_installed("write"):
-        raise FormError(
-            "The writer stage is not installed on this machine, so topics, policy documents and "
-            "product rows cannot be turned into a script here. Paste a script or upload a recording."
-        )
-    voice = form.voice.strip()
-    if voice and not (voice.endswith(".onnx") and Path(voice).expanduser().is_file()):
-        raise FormError(
-            f"The voice {voice!r} is not a Piper .onnx file on this machine. Leave it empty for the default voice."
-        )
+        raise FormError("form.no_recording")
+    if form.source in WRITER_SOURCES and not writer_ready:
+        raise FormError("form.no_writer")
     if form.language not in LANGUAGES:
-        raise FormError(f"Unsupported language {form.language!r}.")
+        raise FormError("form.bad_language", language=form.language)
+    if form.voice.strip():
+        from tts.voices import voice_problem
+
+        problem = voice_problem(form.voice, form.language)  # unknown, missing, or another language's voice
+        if problem:
+            raise FormError("form.bad_voice", problem=problem)
 
 
-def submit_form(service, form: NewVideoForm):
-    """Create the job (returns ``factory.store.Job``). The uploads are written to a temporary
-    folder just long enough for the service to copy them into the artifact store."""
-    check_form(form)
+def writer_status(settings: Any) -> Check:
+    """Whether the narration writer can run here (its package, litellm and, for the offline
+    model, llama-cpp-python and the weights): ``prompts.doctor``'s check, loading nothing."""
+    try:
+        from prompts.doctor import check_llm
+    except ImportError as exc:
+        return Check("narration LLM", False, f"the prompts package is missing ({exc})", "pip install -e .")
+    return check_llm(settings)
+
+
+def read_document(upload: Upload) -> str:
+    """The text of an uploaded policy document (``factory.documents``: PDF, DOCX, HTML, TXT).
+    Raises DocumentError with a sentence for the editor."""
+    from factory.documents import read_document as read
+
+    suffix = Path(upload.name).suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="factory-ui-") as tmp:
+        path = Path(tmp) / f"document{suffix}"  # the editor's file name is never used as a path
+        path.write_bytes(upload.data)
+        return read(path)
+
+
+def document_types() -> list[str]:
+    """The policy document suffixes the uploader accepts (without the dot)."""
+    from factory.documents import DOCUMENT_SUFFIXES
+
+    return [suffix.lstrip(".") for suffix in DOCUMENT_SUFFIXES]
+
+
+@dataclass
+class Draft:
+    """The writer's narration for the editor to read and edit before anything is rendered."""
+
+    text: str
+    request: dict[str, Any]
+    """The writer request it was written from (its source is what facts are checked against)."""
+    speaking_rate: float
+    """Units per second the estimate uses (words for English, characters for Chinese)."""
+    target_seconds: float
+    warnings: list[str] = field(default_factory=list)
+    blocked_terms: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DraftCheck:
+    """What the editor should know about the (possibly edited) draft text."""
+
+    estimated_seconds: float
+    unsupported_facts: list[str]
+    """Numbers, dates and names not found in the source."""
+
+
+def write_draft(service: Any, form: NewVideoForm) -> Draft:
+    """Have the writer draft the narration for a topic, policy or product form, in this
+    browser session's own thread (other editors' pages are not held up). Raises FormError for
+    a request the writer refuses and ``StageError`` (a sentence) when the model fails."""
+    from prompts.request import NarrationRequest
+    from prompts.writer import write_narration
+
     request = writer_request(form)
+    assert request is not None, "only the writer's sources have drafts"
+    rate = service.measured_speaking_rate(job_params(form), form.language)
+    narration = write_narration(NarrationRequest.from_value({**request, "speaking_rate": rate}), service.settings)
+    return Draft(text=narration.narration, request=request, speaking_rate=narration.speaking_rate,
+                 target_seconds=narration.target_seconds, warnings=list(narration.warnings),
+                 blocked_terms=list(narration.blocked_terms))
+
+
+def check_draft(draft: Draft, text: str) -> DraftCheck:
+    """Estimate and fact check of ``text`` (the draft as the editor left it)."""
+    from prompts import length
+    from prompts.grounding import check_grounding
+    from prompts.request import NarrationRequest
+
+    request = NarrationRequest.from_value(draft.request)
+    rate = length.speaking_rate(request.language, draft.speaking_rate or None)
+    issues = check_grounding(text, request.grounding_source(), request.language) if text.strip() else []
+    return DraftCheck(estimated_seconds=length.estimate_seconds(text, rate) if text.strip() else 0.0,
+                      unsupported_facts=[issue.text for issue in issues])
+
+
+def submit_form(service: Any, form: NewVideoForm, *, created_by: str | None = None,
+                draft_text: str | None = None, writer_ready: bool = True):
+    """Create the job (returns ``factory.store.Job``). For the writer's sources the editor's
+    reviewed ``draft_text`` is what is spoken. The uploads are written to a temporary folder
+    just long enough for the service to copy them into the artifact store."""
+    check_form(form, writer_ready)
+    if form.source in WRITER_SOURCES:
+        if not (draft_text or "").strip():
+            raise FormError("new.draft_first")
+        script = draft_text
+    else:
+        script = form.script if form.source == "script" else None
+    params = job_params(form)
     with tempfile.TemporaryDirectory(prefix="factory-ui-") as tmp:
         image = _save(form.image, Path(tmp), "portrait")
         audio = _save(form.recording, Path(tmp), "recording") if form.source == "recording" else None
-        return service.submit(
-            image=image,
-            script=form.script if form.source == "script" else None,
-            audio=audio,
-            writer_request=request,
-            params=job_params(form),
-            check=form.check,
-            batch=form.batch.strip() or None,
-        )
+        try:
+            return service.submit(
+                image=image,
+                script=script,
+                audio=audio,
+                params=params,
+                check=form.check,
+                batch=form.batch.strip() or None,
+                created_by=created_by,
+            )
+        except ValueError as exc:  # parameters a stage refuses: nothing was created
+            raise FormError("form.bad_params", problem=str(exc)) from None
 
 
 def _save(upload: Upload | None, folder: Path, fallback: str) -> Path:
