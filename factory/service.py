@@ -75,13 +75,15 @@ class JobService:
         created_by: str | None = None,
         callback_url: str | None = None,
         token_id: str | None = None,
+        models: list[dict[str, Any]] | None = None,
     ) -> Job:
         """Create a job. Exactly one of ``script``, ``audio`` or ``writer_request`` says what
         is spoken. Inputs that are plainly unusable fail the job at once, with the reason;
         parameters a stage refuses raise ValueError (nothing is created).
         ``priority`` defaults to EDITOR_PRIORITY for a single job, BATCH_PRIORITY for a batch row.
         ``created_by`` names who asked (a user, ``token:<name>``, a schedule); the job's webhooks
-        go to ``callback_url``, else to the default of the API token ``token_id``."""
+        go to ``callback_url``, else to the default of the API token ``token_id``. ``models``
+        lists weights used before the job existed (the writer of a draft the editor reviewed)."""
         sources = [x is not None for x in (script, audio, writer_request)]
         if sum(sources) != 1:
             raise ValueError("give exactly one of: a script, an audio file, or a writer request")
@@ -106,6 +108,8 @@ class JobService:
                     else self.measured_speaking_rate(params or {}, writer_request.get("language", "en")))
             request = {k: v for k, v in writer_request.items() if k != "speaking_rate"}
             values["writer_request"] = {**request, "speaking_rate": rate} if rate else request
+        if models:
+            values["models"] = list(models)
         job.values = values
 
         problem = None
@@ -124,6 +128,19 @@ class JobService:
         lifecycle.submitted(self.jobs, job, problem)
         self.dispatcher.dispatch(job, use_cache=use_cache)
         return self.get(job.id)
+
+    def draft_narration(self, writer_request: dict[str, Any], params: dict[str, Any] | None = None):
+        """Have the writer draft a narration for a person to review before any job exists (the
+        console's draft step). Returns ``prompts.writer.Narration``; changes no state. The
+        writer's refusals and failures raise ``StageError`` with a sentence."""
+        from prompts.request import NarrationRequest
+        from prompts.writer import write_narration
+
+        params = params or {}
+        rate = (writer_request["speaking_rate"] if writer_request.get("speaking_rate")
+                else self.measured_speaking_rate(params, writer_request.get("language", "en")))
+        request = NarrationRequest.from_value({**writer_request, "speaking_rate": rate})
+        return write_narration(request, self.settings, model=params.get("llm_model") or self.settings.llm_model)
 
     def measured_speaking_rate(self, params: dict[str, Any], language: str) -> float | None:
         """The speaking rate the speak stage measured on the latest published job with the same

@@ -208,13 +208,9 @@ def write_draft(service: Any, form: NewVideoForm) -> Draft:
     """Have the writer draft the narration for a topic, policy or product form, in this
     browser session's own thread (other editors' pages are not held up). Raises FormError for
     a request the writer refuses and ``StageError`` (a sentence) when the model fails."""
-    from prompts.request import NarrationRequest
-    from prompts.writer import write_narration
-
     request = writer_request(form)
     assert request is not None, "only the writer's sources have drafts"
-    rate = service.measured_speaking_rate(job_params(form), form.language)
-    narration = write_narration(NarrationRequest.from_value({**request, "speaking_rate": rate}), service.settings)
+    narration = service.draft_narration(request, job_params(form))
     return Draft(text=narration.narration, request=request, speaking_rate=narration.speaking_rate,
                  target_seconds=narration.target_seconds, warnings=list(narration.warnings),
                  blocked_terms=list(narration.blocked_terms))
@@ -238,6 +234,8 @@ def submit_form(service: Any, form: NewVideoForm, *, created_by: str | None = No
     """Create the job (returns ``factory.store.Job``). For the writer's sources the editor's
     reviewed ``draft_text`` is what is spoken. The uploads are written to a temporary folder
     just long enough for the service to copy them into the artifact store."""
+    from prompts.stage import writer_model_used  # the writer that drafted the script is recorded on the job
+
     check_form(form, writer_ready)
     if form.source in WRITER_SOURCES:
         if not (draft_text or "").strip():
@@ -258,6 +256,8 @@ def submit_form(service: Any, form: NewVideoForm, *, created_by: str | None = No
                 check=form.check,
                 batch=form.batch.strip() or None,
                 created_by=created_by,
+                models=[writer_model_used(params.get("llm_model") or service.settings.llm_model).to_value()]
+                if form.source in WRITER_SOURCES else None,
             )
         except ValueError as exc:  # parameters a stage refuses: nothing was created
             raise FormError("form.bad_params", problem=str(exc)) from None
