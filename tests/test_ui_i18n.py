@@ -47,12 +47,12 @@ def test_every_key_the_pages_use_exists():
     from ui.submission import LANGUAGES as NARRATION_LANGUAGES, SOURCES
     from factory.identity import ROLES
     from factory.sources import SOURCE_KINDS
-    from factory.stages import STAGE_MODULES
+    from factory.stages import BUILT_IN_STAGES
 
     built = ([f"nav.{p}" for p in PAGES] + [f"status.{s}" for s in JobStatus.ALL]
              + [f"run.{s}" for s in vars(RunStatus).values() if isinstance(s, str) and s.isalpha() and s.islower()]
              + ["run.waiting"] + [f"source.{s}" for s in SOURCES] + [f"lang.{c}" for c in NARRATION_LANGUAGES]
-             + [f"role.{r}" for r in ROLES] + [f"stage.{s}" for s in STAGE_MODULES]
+             + [f"role.{r}" for r in ROLES] + [f"stage.{s}" for s in BUILT_IN_STAGES]
              + [f"job.{r}" for r in ("resume", "retry", "cancel")]
              + [f"sched.{part}_{kind}" for kind in SOURCE_KINDS for part in ("kind", "source")]
              + [f"new.photo_{c}" for c in ("upload", "library")])
