@@ -218,12 +218,15 @@ def check_video(
     thresholds=None,
     transcribe: bool = True,
     progress=None,
+    spoken: str | None = None,
 ) -> QAReport:
     """Run every QA check on ``video`` (any MP4 with a face and a sound track).
 
     ``expected`` may hold: ``width``/``height`` (or ``size`` as [w, h]), ``fps``,
     ``audio_seconds`` (length of the narration the video was made from), ``language``.
     ``transcribe=False`` skips Whisper (no transcript check, subtitles timed evenly).
+    ``spoken`` is the text the voice was given (numbers, symbols and dates written out), when
+    known: the transcript is scored against it; subtitles still show the script as written.
     """
     from factory.media import FPS, MediaError, probe_video
     from qa.av_checks import run_av_checks
@@ -309,7 +312,7 @@ def check_video(
                 if script:
                     from qa.text_metrics import error_rate
 
-                    rate_result = error_rate(script, tr.text, language)
+                    rate_result = error_rate(spoken or script, tr.text, language)
                     checks.append(thresholds.transcript_check(rate_result))
     progress(0.9, "subtitles")
 

@@ -30,6 +30,12 @@ def asr_model_used(settings) -> ModelUsed:
     return ModelUsed("asr", f"Whisper {name}", "the licence of your model (OpenAI's Whisper weights: MIT)", None, "your folder")
 
 
+def _spoken(values: dict[str, Any]) -> str | None:
+    """What the voice was given (None for an editor's own recording): what Whisper should hear."""
+    speech = SpeechFacts.from_value(values["speech"]) if values.get("speech") else None
+    return speech.text if speech is not None and speech.source == "tts" and speech.text else None
+
+
 def _script(values: dict[str, Any]) -> str | None:
     """The narration as written (the writer stage also sets it); None for an editor's own
     recording, which has no script to compare the transcript with."""
@@ -68,6 +74,7 @@ def run(ctx: StageContext) -> StageResult:
         settings=settings,
         thresholds=QAThresholds.from_settings(settings),
         progress=ctx.progress,
+        spoken=_spoken(ctx.values),
     )
     files = {
         "qa_report": ctx.workdir / "qa_report.json",

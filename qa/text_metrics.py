@@ -1,12 +1,19 @@
 """Transcript check: does the audio say what the script says?
 
 Both texts go through one normalisation (``normalize``) so that differences in writing, not in
-speech, do not count as errors: case, punctuation, accents on Latin letters ("café" / "cafe"),
-English contractions ("here's" / "here is"), British and American spelling ("colours" /
-"colors"), and numbers — Whisper writes "60" where the script says "sixty", "1999" for
-"nineteen ninety-nine", "2,000" for "two thousand". Number words become digits (English
-cardinals and ordinals; Chinese numerals), which is the form Whisper prefers, so the fewest
-tokens change.
+speech, do not count as errors. The rules for what signs, addresses and markup are read as, and
+for how a Chinese script is read, are the speaker's own (``factory.text``: ``spell_addresses``,
+``spell_symbols``, ``read_chinese``), applied here to the script and to Whisper's transcript
+alike: the check expects exactly what the voice was given ("$9/month" is "9 dollars per month"
+on both sides, "<break/>" nothing).
+
+English: case, punctuation, accents on Latin letters ("café" / "cafe"), contractions ("here's" /
+"here is"), British and American spelling ("colours" / "colors"), and numbers — Whisper writes
+"60" where the script says "sixty", "1999" for "nineteen ninety-nine", "2,000" for "two
+thousand": number words become digits, the form Whisper prefers, so the fewest tokens change.
+
+Chinese: simplified characters (Whisper base writes traditional ones), every number read as the
+voice reads it ("1200万" = "一千二百万"), and characters that sound alike counted as the same.
 
 Then a word-level Levenshtein alignment gives the word error rate (WER) for languages that
 separate words by spaces, and a character-level one gives the character error rate (CER) for
@@ -21,7 +28,15 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from factory.text import ZH_NUMERAL_RUN, chinese_number, language_code
+from factory.text import (
+    CURRENCY_WORDS,
+    ZH_NUMERAL_RUN,
+    chinese_number,
+    language_code,
+    read_chinese,
+    spell_addresses,
+    spell_symbols,
+)
 
 # --- numbers as words -> digits (English) ------------------------------------------------
 
@@ -163,12 +178,9 @@ def _ordinal_suffix(number: str) -> str:
     return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
 
 
-# --- Chinese numerals -> digits ----------------------------------------------------------
-
 # --- normalisation -------------------------------------------------------------------------
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CURRENCY = {"$": "dollars", "€": "euros", "£": "pounds", "¥": "yen"}
 
 
 def is_cjk_text(text: str, language: str | None = None) -> bool:
@@ -271,31 +283,119 @@ def _fold_latin_accents(text: str) -> str:
 def normalize(text: str, language: str | None = None) -> list[str]:
     """Text -> comparison tokens: words (space-separated languages) or characters (CJK).
 
-    Lower-cased, NFKC-folded (full-width digits become ASCII), accents on Latin letters dropped,
-    punctuation removed, numbers as digits; in English also contractions made one form
-    ("here is" -> "heres", "won't" -> "will not") and British spellings made American. Latin
-    words and digit runs inside Chinese text stay whole tokens.
+    English (and text in no known language that is not CJK): signs, addresses and markup read
+    as the voice reads them (``factory.text.spell_addresses``, ``spell_symbols``: "$9/month" ->
+    "9 dollars per month", "example.com" -> "example dot com", tags dropped); lower-cased,
+    NFKC-folded, accents on Latin letters dropped, punctuation removed, number words as digits,
+    a number said digit by digit as one token ("one eight zero zero" = "1-800" = "1800");
+    contractions made one form ("here is" -> "heres", "won't" -> "will not") and British
+    spellings made American. Chinese: see ``chinese_tokens``. Latin words and digit runs inside
+    CJK text stay whole tokens.
     """
-    cjk = is_cjk_text(text, language)
+    lang = language_code(language) if language else None
+    if is_cjk_text(text, language):
+        return chinese_tokens(text) if lang in (None, "zh", "yue", "cmn", "wuu") else _cjk_tokens(text, chinese=False)
+    english = lang in (None, "en")
+    if english:  # on the text as written, as the voice reads it ("m²" before NFKC makes it "m2")
+        text = spell_symbols(spell_addresses(text, "en"), "en")
     text = _fold_latin_accents(unicodedata.normalize("NFKC", text).lower())
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 2,000 -> 2000
-    text = re.sub(r"([$€£¥])\s*(\d+(?:\.\d+)?)", lambda m: f"{m.group(2)} {_CURRENCY[m.group(1)]}", text)
-    text = text.replace("%", " percent ")
-    if cjk:
-        text = ZH_NUMERAL_RUN.sub(lambda m: str(chinese_number(m.group())), text)
-    # Keep decimal points and apostrophes inside words; every other punctuation mark is a space.
+    # Digits glued to letters are said apart ("SAVE10", "MP4", "5pm"); ordinals stay whole.
+    text = re.sub(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])(?!(?:st|nd|rd|th)\b)", " ", text)
+    text = re.sub(r"\b([ap])\.\s?m\b\.?", r"\1m", text)  # "5 p.m." as the voice's "five PM"
+    if not english:
+        text = re.sub(r"([$€£¥])\s*(\d+(?:\.\d+)?)", lambda m: f"{m.group(2)} {CURRENCY_WORDS[m.group(1)][1]}", text)
+        text = text.replace("%", " percent ")
+    words = _words(text).split()
+    if english:
+        words = _join_contractions([_american_spelling(w) for w in words])
+    return _join_digit_runs(_decimal_points(_english_numbers_to_digits(words)))
+
+
+def _decimal_points(tokens: list[str]) -> list[str]:
+    """Decimals as one token, however they were said or written: "3 point 1 4" -> "3.14";
+    "1 point 5000000" (one point five million) and "1.5 1000000" (1.5 million) -> "1500000"."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "point" and out and out[-1].isdigit() and i + 1 < len(tokens) and tokens[i + 1].isdigit():
+            i += 1
+            digits = ""
+            while i < len(tokens) and re.fullmatch(r"\d", tokens[i]):
+                digits += tokens[i]
+                i += 1
+            scaled = re.fullmatch(r"([1-9])((?:000)+)", tokens[i]) if i < len(tokens) else None
+            if scaled:  # "five million" after the point: the last digit carries the scale
+                out[-1] = _times_scale(f"{out[-1]}.{digits}{scaled.group(1)}", len(scaled.group(2)))
+                i += 1
+            elif digits:
+                out[-1] += "." + digits
+            else:
+                out.append("point")
+            continue
+        if re.fullmatch(r"\d+\.\d+", token) and i + 1 < len(tokens) and re.fullmatch(r"1(?:000)+", tokens[i + 1]):
+            out.append(_times_scale(token, len(tokens[i + 1]) - 1))  # 1.5 million
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def _times_scale(number: str, zeros: int) -> str:
+    """``number`` times 10**zeros, written without a float: ("1.25", 6) -> "1250000"."""
+    whole, _, frac = number.partition(".")
+    frac = frac.ljust(zeros, "0")
+    return (whole + frac[:zeros]).lstrip("0") + ("." + frac[zeros:] if frac[zeros:] else "") or "0"
+
+
+def _words(text: str) -> str:
+    """Punctuation and signs as spaces; decimal points and apostrophes inside words kept."""
     text = re.sub(r"(?<=\d)\.(?=\d)", "\x01", text)
     text = re.sub(r"(?<=\w)['’](?=\w)", "", text)  # it's -> its, don't -> dont (both sides alike)
     text = "".join(" " if unicodedata.category(ch)[0] in "PSZC" and ch != "\x01" else ch for ch in text)
-    text = text.replace("\x01", ".")
-    words = text.split()
-    if not cjk:
-        if language_code(language) == "en":
-            words = _join_contractions([_american_spelling(w) for w in words])
-        return _english_numbers_to_digits(words)
+    return text.replace("\x01", ".")
+
+
+def _join_digit_runs(tokens: list[str]) -> list[str]:
+    """Digits read one by one ("1 8 0 0") and the same number written in groups ("1 800",
+    "1-800") become one token, whichever way Whisper writes them."""
+    out: list[str] = []
+    for token in tokens:
+        if token.isdigit() and out and out[-1].isdigit():
+            out[-1] += token
+        else:
+            out.append(token)
+    return out
+
+
+# Characters Whisper and the voice write differently for the same sound or number.
+_ZH_VARIANTS = str.maketrans({"两": "二", "〇": "零", "幺": "一", "兩": "二"})
+
+
+def chinese_tokens(text: str) -> list[str]:
+    """Chinese text -> characters to compare: traditional characters made simplified (Whisper
+    base writes traditional), the text read as the voice reads it (``factory.text.read_chinese``:
+    "1200万" and "一千二百万", "15%" and "百分之十五", "2026年" and "二零二六年" are the same),
+    两/二 and 〇/零 as one, punctuation removed, Latin words lower-cased and kept whole."""
+    import zhconv
+
+    return _cjk_tokens(read_chinese(zhconv.convert(text, "zh-hans")).translate(_ZH_VARIANTS), chinese=True)
+
+
+_CJK_OR_OTHER = re.compile(rf"{_CJK.pattern}|[^{_CJK.pattern[1:-1]}]+")
+"""One CJK character, or a run of anything else (a Latin word, digits)."""
+
+
+def _cjk_tokens(text: str, chinese: bool) -> list[str]:
+    text = unicodedata.normalize("NFKC", text).lower()
+    if not chinese:  # Japanese: kanji numerals as digits, as before
+        text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+        text = ZH_NUMERAL_RUN.sub(lambda m: str(chinese_number(m.group())), text)
     tokens: list[str] = []
-    for word in words:  # split CJK characters apart, keep Latin/digit runs whole
-        tokens.extend(t for t in re.findall(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", word) if t)
+    for word in _words(text).split():  # CJK characters apart, Latin/digit runs whole
+        tokens.extend(t for t in _CJK_OR_OTHER.findall(word) if t)
     return tokens
 
 
@@ -379,15 +479,77 @@ def align(ref: list[str], hyp: list[str]) -> list[EditOp]:
 
 
 def error_rate(reference: str, hypothesis: str, language: str | None = None) -> ErrorRate:
-    """WER, or CER for Chinese/Japanese (decided from ``language`` or the reference's script)."""
+    """WER, or CER for Chinese/Japanese (decided from ``language`` or the reference's script).
+    In Chinese two characters that are read alike count as the same (``sounds_alike``)."""
     cjk = is_cjk_text(reference, language)
     lang = language or ("zh" if cjk else None)
     ref = normalize(reference, lang)
     hyp = normalize(hypothesis, lang)
-    ops = align(ref, hyp)
+    if cjk and language_code(lang) in ("zh", "yue", "cmn", "wuu"):
+        ops = _with_tokens(align(sounds_alike(ref), sounds_alike(hyp)), ref, hyp)
+    else:
+        ref, hyp = _join_compounds(ref, set(hyp)), _join_compounds(hyp, set(ref))
+        ops = align(ref, hyp)
     subs = sum(op.op == "substitute" for op in ops)
     dels = sum(op.op == "delete" for op in ops)
     ins = sum(op.op == "insert" for op in ops)
     errors = subs + dels + ins
     rate = errors / len(ref) if ref else (0.0 if not hyp else 1.0)
     return ErrorRate(round(rate, 4), "char" if cjk else "word", len(ref), subs, dels, ins, ops)
+
+
+def _join_compounds(words: list[str], other_side: set[str]) -> list[str]:
+    """Two words written as one on the other side become that word: "check out" / "checkout",
+    "sign ups" / "signups" are the same speech written two ways."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if i + 1 < len(words) and words[i] + words[i + 1] in other_side:
+            out.append(words[i] + words[i + 1])
+            i += 2
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def sounds_alike(tokens: list[str]) -> list[str]:
+    """Chinese characters as their syllables without tone (pypinyin, each read in its phrase):
+    Whisper base often writes a character that sounds the same as the script's (税 / 睡, 附 / 付,
+    辆 / 量); the voice said the right thing, so the check does not count it. Latin words and
+    other tokens stay as they are."""
+    from pypinyin import Style, lazy_pinyin
+
+    keys = list(tokens)
+    start = 0
+    while start < len(tokens):
+        if not _CJK.match(tokens[start]):
+            start += 1
+            continue
+        end = start
+        while end < len(tokens) and _CJK.match(tokens[end]):
+            end += 1
+        run = tokens[start:end]
+        readings = lazy_pinyin("".join(run), style=Style.NORMAL, errors=lambda chars: list(chars))
+        if len(readings) != len(run):  # one reading per character; be safe
+            readings = [lazy_pinyin(ch, style=Style.NORMAL, errors=lambda c: list(c))[0] for ch in run]
+        keys[start:end] = [f"\x02{r}" for r in readings]  # marked: never equal to a Latin word
+        start = end
+    return keys
+
+
+def _with_tokens(ops: list[EditOp], ref: list[str], hyp: list[str]) -> list[EditOp]:
+    """An alignment made on other keys, shown with the tokens themselves."""
+    out: list[EditOp] = []
+    i = j = 0
+    for op in ops:
+        if op.op in ("equal", "substitute"):
+            out.append(EditOp(op.op, ref[i], hyp[j]))
+            i, j = i + 1, j + 1
+        elif op.op == "delete":
+            out.append(EditOp("delete", ref[i], None))
+            i += 1
+        else:
+            out.append(EditOp("insert", None, hyp[j]))
+            j += 1
+    return out

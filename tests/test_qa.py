@@ -179,7 +179,7 @@ def test_normalisation_ignores_case_punctuation_and_number_spelling():
 def test_chinese_uses_character_error_rate():
     from qa.text_metrics import error_rate
 
-    result = error_rate("今天天气很好，我们去公园。", "今天天器很好我们去公园")
+    result = error_rate("今天天气很好，我们去公园。", "今天天气不好我们去公园")
     assert result.unit == "char" and result.name == "CER"
     assert result.reference_length == 11
     assert result.substitutions == 1 and result.rate == pytest.approx(1 / 11, abs=1e-4)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tts.normalize import has_speakable_text, normalize, split_sentences
-from tts.numbers import cardinal, ordinal, year, zh_cardinal
+from factory.text import zh_cardinal
+from tts.numbers import cardinal, ordinal, year
 
 
 @pytest.mark.parametrize(
@@ -98,3 +99,68 @@ def test_run_on_sentence_is_cut_at_commas() -> None:
     parts = split_sentences("one, " * 120 + "end.", "en")
     assert len(parts) > 1 and all(len(p) <= 300 for p in parts)
     assert " ".join(parts) == ("one, " * 120 + "end.")
+
+
+# Signs, addresses and markup: spoken in words or dropped, never "dollar", "slash", "equals" by surprise.
+SYMBOL_CASES = [
+    ("Plans from $9/month.", "Plans from nine dollars per month."),
+    ("Save 20% at https://www.example.com/pricing today.", "Save twenty percent at example dot com slash pricing today."),
+    ("Visit acme.io.", "Visit acme dot io."),
+    ("Write to sales@acme.io or first.last@mail.example.org.",
+     "Write to sales at acme dot io or first dot last at mail dot example dot org."),
+    ("Q&A and R&D.", "Q and A and R and D."),
+    ("If x = 5 then 2+2=4.", "If x equals five then two plus two equals four."),
+    ("Use and/or, his/her, A/B tests.", "Use and or, his or her, A B tests."),
+    ("Support 24/7.", "Support twenty-four seven."),
+    ("Learn C++ and C# today.", "Learn C plus plus and C sharp today."),
+    ("#SmallBusiness owners love #AI.", "Small Business owners love AI."),
+    ("Ranked #1.", "Ranked number one."),
+    ('Pause here <break time="2s"/> and go on.', "Pause here and go on."),
+    ("A <b>bold</b> move &amp; more.", "A bold move and more."),
+    ("Read [the guide](https://example.com/guide).", "Read the guide."),
+    ("Call 1-800-555-0199 now.", "Call one, eight zero zero, five five five, zero one nine nine now."),
+    ("It costs $ 5, not $.", "It costs five dollars, not."),
+    ("Only 5 € or ~10 people.", "Only five euros or about ten people."),
+    ("Scores > 90 win.", "Scores more than ninety win."),
+    ("Node.js and e.g. apples.", "Node.js and for example apples."),
+    ("Title\n=====\n\nText.\n\n---\n\nEnd.", "Title\n\nText.\n\nEnd."),
+]
+
+
+@pytest.mark.parametrize("text, spoken", SYMBOL_CASES)
+def test_signs_and_addresses_are_spoken_in_words(text: str, spoken: str) -> None:
+    assert normalize(text, "en") == spoken
+
+
+@pytest.mark.parametrize("text", [text for text, _ in SYMBOL_CASES if "e.g." not in text] + [
+    "It costs $1,250.50 today.", "A $1.5 million deal.", "Sales grew 45% then 3.5%.", "It is 20°C.",
+])
+def test_the_check_expects_what_the_voice_was_given(text: str) -> None:
+    """QA's comparison form of the script equals that of the words the voice said."""
+    from qa.text_metrics import normalize as comparison_form
+
+    assert comparison_form(text, "en") == comparison_form(normalize(text, "en"), "en")
+
+
+@pytest.mark.parametrize("script, heard", [
+    # Whisper base's transcripts of the bundled voice reading these scripts (bench_qa_wer.py --symbols)
+    ("Plans start at $9/month, and the yearly plan saves 20%.", "plans start at $9 per month and the yearly plan saves 20%."),
+    ("Visit example.com/pricing to compare every plan.", "Visit example.com slash pricing to compare every plan."),
+    ("Questions? Write to help@example.com.", "Questions? Write to help at example.com."),
+    ("Our Q&A session starts at 5 pm on Friday.", "Our Q&A session starts at 5pm on Friday."),
+    ("In this lesson, x = 5 and y = 10.", "In this lesson, X equals 5 and Y equals 10."),
+    ("Support is open 24/7, by phone or by chat.", "Support is Open247 by Phone or by Chat."),
+    ("Support is open 24/7, by phone or by chat.", "Support is open 24-7 by phone or by chat."),
+    ("Each room is 20 m² with a view of the park.", "Each room is 20 square meters with a view of the park."),
+    ("Use code SAVE10 at checkout & get 10% off.", "Use code save 10 at checkout and get 10% off."),
+    ("Call 1-800-555-0199 today.", "Call 1-800-5550-199 today."),
+    ("A $1.5 million deal.", "a one point five million dollars deal"),
+    ('Take a deep breath. <break time="2s"/> Now breathe out.', "Take a deep breath. Now breathe out."),
+    ("Share your photos with #SmallBusiness.", "Share your photos with small business."),
+    ("Get 10% off at checkout, then sign-ups grow.", "Get 10% off at check out, then signups grow."),
+])
+def test_the_check_accepts_how_whisper_writes_the_spoken_signs(script: str, heard: str) -> None:
+    from qa.text_metrics import error_rate
+
+    result = error_rate(script, heard, "en")
+    assert result.rate == 0.0, result.differences()
