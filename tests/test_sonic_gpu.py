@@ -560,3 +560,48 @@ def test_sonic_worker_warm_up_renders_each_configured_size_before_any_job(tiny_m
     assert sorted(seconds) == [64, 128] and all(s > 0 for s in seconds.values())
     assert [shape for shape, _ in calls] == [(64, 64, 3), (128, 128, 3)]
     assert all(k["face_box"] is not None for _, k in calls)      # the masked path a job takes
+
+
+def test_frames_come_out_while_the_rest_of_the_clip_is_still_to_be_decoded(tiny_models, monkeypatch):
+    """A long video is never held whole: its first frames reach the caller (the encoder) after the
+    VAE has decoded one chunk of 8 frames, not the whole clip; the rest follow chunk by chunk."""
+    from sonic.gpu.pipeline import RenderSettings, generate
+
+    decoded = []
+    original = tiny_models.vae.decode
+    monkeypatch.setattr(tiny_models.vae, "decode", lambda latents, **k: decoded.append(len(latents)) or original(latents, **k))
+    rng = np.random.default_rng(3)
+    portrait = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+    samples = (rng.standard_normal(32_000) * 0.1).astype(np.float32)     # 2 s: 25 generated frames
+    # one chunk of 8 frames per decoder call, as at 512 px and above (at 64 px the decoder would take 64)
+    settings = RenderSettings(inference_steps=1, frames_per_window=4, decode_chunks_per_call=0, interpolate=False)
+    frames = generate(tiny_models, portrait, None, samples, settings)
+    first = next(frames)
+    assert first.shape == (64, 64, 3) and decoded == [8]
+    rest = list(frames)
+    assert 1 + len(rest) == 50 and decoded == [8, 8, 8, 1]
+
+
+def test_audio_conditioning_of_a_long_clip_in_batches_equals_one_batch(tiny_models, monkeypatch):
+    """Long videos run the audio networks batch by batch (bounded memory): same tokens and motion
+    buckets as one batch, and each frame's window is the official one (4 zero rows before the
+    whisper features, 6 after; 24 and 26 for the bucket window)."""
+    import sonic.gpu.pipeline as pipeline
+
+    samples = (np.random.default_rng(4).standard_normal(48_000) * 0.1).astype(np.float32)    # 3 s: 37 frames
+    embed = torch.randn(1, tiny_models.unet.config.cross_attention_dim)
+    with torch.no_grad():
+        tokens, silent, buckets, frames_25 = pipeline.audio_conditioning(tiny_models, samples, embed)
+        monkeypatch.setattr(pipeline, "AUDIO_FRAMES_PER_BATCH", 8)
+        in_batches = pipeline.audio_conditioning(tiny_models, samples, embed)
+        layers, last, _ = pipeline.audio_features(tiny_models, samples)
+        padded = torch.cat([torch.zeros(4, *layers.shape[1:]), layers, torch.zeros(6, *layers.shape[1:])])
+        padded_last = torch.cat([torch.zeros(24, *last.shape[1:]), last, torch.zeros(26, *last.shape[1:])])
+        k = tokens.shape[0] - 1                       # the last frame: its windows reach into the end padding
+        last_tokens = tiny_models.audio_to_tokens(padded[4 * k : 4 * k + 10][None])
+        last_bucket = tiny_models.audio_to_bucket(padded_last[4 * k : 4 * k + 50][None], embed) * 16 + 16
+    assert tokens.shape[0] == 37 and frames_25 == 75
+    for whole, batched in zip((tokens, silent, buckets), in_batches[:3]):
+        torch.testing.assert_close(batched, whole)
+    torch.testing.assert_close(tokens[k], last_tokens[0])
+    torch.testing.assert_close(buckets[k], last_bucket[0])

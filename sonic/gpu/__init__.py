@@ -12,7 +12,7 @@ def create_renderer(settings):
     return create(settings)
 
 
-VERSION = "6"
+VERSION = "7"
 """The renderer's output version, part of the render cache key: bump it whenever the same weights
 and inputs would give other frames (a change of numerics, such as another fp16 rounding order,
 audio decoding or face masking), so cached renders of the old code are not reused."""

@@ -72,7 +72,7 @@ class RenderSettings:
     audio_guidance: float = DEFAULTS.audio_guidance
     fps: float = DEFAULTS.generation_fps
     decode_chunk_size: int = DEFAULTS.decode_chunk_size
-    decode_chunks_per_call: int = 1     # at 512 px (fewer when larger): >1 is the same function, more memory per extra chunk
+    decode_chunks_per_call: int = 1     # at 512 px (fewer when larger; 0: one at any size): >1 is the same function, more memory per extra chunk
     interpolate: bool = DEFAULTS.use_interframe   # RIFE 12.5 -> 25 fps when models.interpolator is loaded
     interpolation_pairs_per_call: int = 32        # at 512 px (fewer when larger)
     ip_scale: float = DEFAULTS.ip_audio_scale
@@ -102,28 +102,44 @@ def audio_features(models: SonicModels, samples: np.ndarray) -> tuple[torch.Tens
     return torch.cat(layers)[: frames * 2], torch.cat(last)[: frames * 2], frames
 
 
-def _windows(x: torch.Tensor, count: int, stride: int, size: int, pad_front: int, pad_back: int) -> torch.Tensor:
-    """`count` windows of `size` rows, `stride` apart, from x zero-padded front and back."""
-    padded = torch.cat([x.new_zeros(pad_front, *x.shape[1:]), x, x.new_zeros(pad_back, *x.shape[1:])])
-    index = torch.arange(count, device=x.device)[:, None] * stride + torch.arange(size, device=x.device)[None]
-    return padded[index]
+def _padded(x: torch.Tensor, front: int, back: int) -> torch.Tensor:
+    """x with `front` zero rows before and `back` after."""
+    return torch.cat([x.new_zeros(front, *x.shape[1:]), x, x.new_zeros(back, *x.shape[1:])])
+
+
+def _windows(padded: torch.Tensor, first: int, count: int, stride: int, size: int) -> torch.Tensor:
+    """Windows first .. first + count - 1 of `size` rows, `stride` apart, from `padded`."""
+    index = torch.arange(first, first + count, device=padded.device)[:, None] * stride
+    return padded[index + torch.arange(size, device=padded.device)[None]]
+
+
+AUDIO_FRAMES_PER_BATCH = 1000
+"""Generated frames (80 s of video) whose audio windows go through the audio networks at once: a
+long video's conditioning then needs the memory of 80 s, not of the whole video (the windows and
+the networks' fp32 activations take ~0.5 MB a frame); clips up to 80 s run in one batch."""
 
 
 @torch.no_grad()
 def audio_conditioning(models: SonicModels, samples: np.ndarray, image_embed: torch.Tensor,
-                       step: int = DEFAULTS.audio_frames_per_video_frame):
-    """Per generated frame: audio tokens (n, 32, 1024), silent tokens (1, 32, 1024), buckets (n, 2)."""
+                       step: int = DEFAULTS.audio_frames_per_video_frame, dtype: torch.dtype | None = None):
+    """Per generated frame: audio tokens (n, 32, 1024), silent tokens (1, 32, 1024), buckets (n, 2).
+
+    The tokens come back in `dtype` (default: the audio network's float32)."""
     layers, last, frames_25 = audio_features(models, samples)
     n = frames_25 // step
     if n < 1:
         raise ValueError("audio is shorter than one generated frame (80 ms)")
     per_frame = 2 * step                   # whisper frames per generated frame
-    token_windows = _windows(layers, n, per_frame, 10, 4, 6)
-    bucket_windows = _windows(last, n, per_frame, 50, 24, 26)
-    tokens = models.audio_to_tokens(token_windows)
-    silent = models.audio_to_tokens(torch.zeros_like(token_windows[:1]))
-    buckets = models.audio_to_bucket(bucket_windows, image_embed.float()) * 16 + 16
-    return tokens, silent, buckets, frames_25
+    token_rows, bucket_rows = _padded(layers, 4, 6), _padded(last, 24, 26)
+    tokens, buckets = [], []
+    for first in range(0, n, AUDIO_FRAMES_PER_BATCH):
+        count = min(AUDIO_FRAMES_PER_BATCH, n - first)
+        token_windows = _windows(token_rows, first, count, per_frame, 10)
+        tokens.append(models.audio_to_tokens(token_windows).to(dtype or torch.float32))
+        bucket_windows = _windows(bucket_rows, first, count, per_frame, 50)
+        buckets.append(models.audio_to_bucket(bucket_windows, image_embed.float()) * 16 + 16)
+    silent = models.audio_to_tokens(torch.zeros_like(token_windows[:1])).to(dtype or torch.float32)
+    return torch.cat(tokens), silent, torch.cat(buckets), frames_25
 
 
 # ---------------------------------------------------------------- image
@@ -168,7 +184,7 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
     about one step behind what is reported)."""
     dev, dt = models.device, models.dtype
     ref_latents, cond_latents, image_embed = image_conditioning(models, portrait)
-    tokens, silent, buckets, frames_25 = audio_conditioning(models, samples, image_embed)
+    tokens, silent, buckets, frames_25 = audio_conditioning(models, samples, image_embed, dtype=dt)
     n = tokens.shape[0]
     window = settings.frames_per_window
 
@@ -179,11 +195,11 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
         noise = torch.randn((1, n, 4, *ref_latents.shape[-2:]), generator=generator, device=dev, dtype=dt)
     sigmas, timesteps = sigma_schedule(models, settings.inference_steps)
     latents = ref_latents.float().unsqueeze(1) + noise.to(dev).float() * sigmas[0]          # (1, n, 4, h, w)
+    del noise
 
     # three guidance branches, batched: [no image + silent, image + silent, image + audio]
     clip_rows = torch.cat([torch.zeros_like(image_embed), image_embed, image_embed])[:, None]   # (3, 1, 1024)
     cond = torch.cat([torch.zeros_like(cond_latents), cond_latents, cond_latents]).to(dt)      # (3, 4, h, w)
-    tokens, silent = tokens.to(dt), silent.to(dt)
     mask = None
     if face_mask is not None:
         from sonic.gpu.unet import face_mask_pyramid
@@ -206,12 +222,16 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
         shift += settings.shift_offset
 
     g1, g2 = settings.appearance_guidance, settings.audio_guidance
+    # one buffer for every step's window sums: a long clip's latents are large (0.25 GB per 5 min
+    # at 512 px), so the loop holds two copies of them, not three
+    total = torch.empty_like(latents)
+    count = torch.empty((n,), device=dev)
     with _unet_for_render(models) as unet:
         for i in range(settings.inference_steps):
             sigma, sigma_next = sigmas[i], sigmas[i + 1]
             in_scale = 1.0 / torch.sqrt(sigma**2 + 1)
-            total = torch.zeros_like(latents)
-            count = torch.zeros((n,), device=dev)
+            total.zero_()
+            count.zero_()
             for idx, ids in plans[i]:
                 lat = latents[:, idx]                                                       # (1, F, 4, h, w)
                 x = (lat * in_scale).to(dt).expand(3, -1, -1, -1, -1)
@@ -228,10 +248,11 @@ def denoise(models: SonicModels, portrait: np.ndarray, face_mask: np.ndarray | N
                 stepped = lat + (lat - denoised) / sigma * (sigma_next - sigma)
                 total.index_add_(1, idx, stepped)
                 count.index_add_(0, idx, torch.ones_like(idx, dtype=count.dtype))
-            latents = total / count[None, :, None, None, None]
+            torch.div(total, count[None, :, None, None, None], out=latents)     # the windows' average
             if progress:
                 progress((i + 1) / settings.inference_steps, f"diffusion step {i + 1}/{settings.inference_steps}")
-    return latents[0] / LATENT_SCALE, frames_25
+    del total
+    return latents[0].div_(LATENT_SCALE), frames_25
 
 
 @contextlib.contextmanager
