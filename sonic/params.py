@@ -51,7 +51,7 @@ class RenderParams:
     inference_steps: int = _param(25, "Diffusion steps (Sonic only; the CPU renderer ignores it).", 10, 50)
     dynamic_scale: float = _param(1.1, "Strength of mouth and expression motion.", 1.0, 1.5)
     motion_scale: float = _param(1.05, "Strength of head motion.", 0.8, 1.3)
-    seed: int = _param(0, "Random seed for blinks, head motion and diffusion noise.")
+    seed: int = _param(0, "Random seed for blinks, head motion and diffusion noise (not given: taken from the audio, so each narration moves its own way).")
     keep_crop: bool = _param(False, "Output the square face crop instead of pasting it back into the whole photo.")
 
     @classmethod

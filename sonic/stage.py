@@ -90,6 +90,8 @@ def run(ctx: StageContext) -> StageResult:
     audio_path = ctx.files.get("audio")
     if audio_path is None:
         raise StageError("There is no audio to render the video from.")
+    if ctx.params.get("seed") is None:
+        params = dataclasses.replace(params, seed=content_seed(audio_path))
     renderer = load_renderer(name, ctx.settings)
 
     ctx.progress(0.0, "finding the face")
@@ -139,6 +141,14 @@ def run(ctx: StageContext) -> StageResult:
     )
     models = [RENDERER_MODELS[name].to_value()] if name in RENDERER_MODELS else []
     return StageResult(files={"video": video_path}, values={"render": facts.to_value(), "models": models})
+
+
+def content_seed(audio_path: Any) -> int:
+    """The seed of a job that names none: from its audio, so different videos blink and move
+    differently while the same narration renders the same (and its render can be reused)."""
+    from factory.artifacts import file_sha256
+
+    return int(file_sha256(audio_path)[:8], 16)
 
 
 def warm_up(settings: Any) -> None:
