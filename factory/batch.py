@@ -312,6 +312,14 @@ def submit_batch(service: Any, rows: list[dict[str, Any]], *, file_name: str = "
     return result
 
 
+def list_batches(store: Any, limit: int = 10) -> list[Batch]:
+    """The newest batches, newest first."""
+    from sqlmodel import select
+
+    with store.session() as session:
+        return list(session.exec(select(Batch).order_by(Batch.created_at.desc()).limit(limit)))
+
+
 def get_batch(store: Any, batch_id: str) -> Batch:
     with store.session() as session:
         batch = session.get(Batch, batch_id)

@@ -41,9 +41,10 @@ def schedule() -> None:
 @click.option("--folder", type=click.Path(file_okay=False), help="A watched folder of policy documents (PDF, DOCX, HTML, TXT).")
 @click.option("--products", type=click.Path(exists=True, dir_okay=False), help="A product file (CSV or XLSX, one product per row).")
 @click.option("--template", type=click.Choice(["topic", "policy", "product"]), help="How items are narrated [default: by source: feed/topics topic, folder policy, products product].")
-@click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False), help="The portrait photo (avatar).")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False), help="The portrait photo.")
+@click.option("--avatar", help="Or an avatar of the library (its name or id): its photo, and its voice unless --voice.")
 @click.option("--language", default="en", show_default=True, type=click.Choice(NARRATION_LANGUAGES))
-@click.option("--voice", help="Piper voice for every video (default: the factory's).")
+@click.option("--voice", help="A voice from `factory voices` for every video (default: the language's).")
 @click.option("--seconds", "target_seconds", type=click.FloatRange(5, 300), help="Target narration length.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A render parameter (repeatable), e.g. min_resolution=384.")
 @click.option("--review", type=click.Choice(["auto", "always"]), default="auto", show_default=True, help="always: every video waits for an editor's approval.")
@@ -56,7 +57,7 @@ def schedule() -> None:
 @click.option("--owner", help="Who owns the schedule (recorded as each job's creator).")
 @click.option("--max-items", default=5, show_default=True, type=click.IntRange(1, 1000), help="At most this many new items per run.")
 @click.pass_context
-def add(ctx: click.Context, name, cron, timezone, feed, topics, topics_file, folder, products, template, image, language,
+def add(ctx: click.Context, name, cron, timezone, feed, topics, topics_file, folder, products, template, image, avatar, language,
         voice, target_seconds, params, review, publish_folder, publish_s3, s3_key, s3_public_url, publish_cms,
         notify_email, owner, max_items) -> None:
     """Add a schedule (give exactly one source: --feed, --topic/--topics-file, --folder or --products)."""
@@ -70,6 +71,8 @@ def add(ctx: click.Context, name, cron, timezone, feed, topics, topics_file, fol
         sources.append(("topics", "\n".join(line.strip() for line in lines if line.strip())))
     if len(sources) != 1:
         raise click.UsageError("give exactly one source: --feed, --topic/--topics-file, --folder or --products")
+    if (image is None) == (avatar is None):
+        raise click.UsageError("give the portrait: --image PHOTO or --avatar NAME (one of them)")
     kind, location = sources[0]
     if kind in ("folder", "products"):
         location = str(Path(location).expanduser().resolve())
@@ -81,10 +84,17 @@ def add(ctx: click.Context, name, cron, timezone, feed, topics, topics_file, fol
     if publish_cms:
         targets.append({"kind": "cms", "url": publish_cms})
     spec = ScheduleSpec(name=name, cron=cron, timezone=timezone, source_kind=kind, source=location,
-                        avatar=str(Path(image).resolve()), template=template, language=language, voice=voice,
+                        avatar=str(Path(image).resolve()) if image else avatar, template=template, language=language, voice=voice,
                         render_params=_render_params(params), target_seconds=target_seconds, review=review,
                         publish_targets=targets, notify_email=notify_email, owner=owner, max_items_per_run=max_items)
     with _open_service(ctx) as service:
+        if avatar is not None:
+            from factory.avatars import get_avatar
+
+            found = get_avatar(service.jobs, avatar)
+            if found is None:
+                raise click.BadParameter(f"there is no avatar {avatar!r} in the library", param_hint="--avatar")
+            spec.avatar, spec.voice = found.id, voice or found.voice
         try:
             created = add_schedule(service.jobs, spec)
         except ValueError as exc:

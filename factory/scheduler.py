@@ -186,7 +186,7 @@ class Scheduler:
         try:
             request = writer_request_for(schedule, item)
             params = schedule_job_params(schedule)
-            image = _item_image(schedule, item)
+            image = _item_image(schedule, item, self.service)
             job = self.service.submit(image=image, writer_request=request, params=params, batch=run.batch,
                                       created_by=schedule.owner or f"schedule:{schedule.name}"[:128])
         except (DocumentError, ValueError) as exc:
@@ -281,12 +281,19 @@ def _document_text(item: SourceItem) -> str:
     return read_document(item.path)
 
 
-def _item_image(schedule: Schedule, item: SourceItem) -> Path:
-    """A product row's own image (relative to the product file), else the schedule's avatar."""
+def _item_image(schedule: Schedule, item: SourceItem, service: Any) -> Path:
+    """A product row's own image (relative to the product file), else the schedule's avatar: a
+    library avatar's id or name (its photo from the artifact store, so it works with S3 too) or
+    a photo's path."""
+    from factory.avatars import get_avatar
+
     image = (item.row or {}).get("image")
     if image and schedule.source_kind == "products":
         path = Path(str(image)).expanduser()
         return path if path.is_absolute() else Path(schedule.source).expanduser().parent / path
+    avatar = get_avatar(service.jobs, schedule.avatar)
+    if avatar is not None:
+        return Path(service.artifacts.fetch(avatar.image))
     return Path(schedule.avatar).expanduser()
 
 

@@ -2,7 +2,7 @@
 
 A schedule says *when* (a cron expression in a time zone), *what from* (a source: a feed, a
 topic list, a watched folder of policy documents, a product file; ``factory.sources``), *how*
-(a template — topic brief, policy explainer or product pitch —, language, avatar photo, voice,
+(a template — topic brief, policy explainer or product pitch —, language, avatar (a library avatar's id or a photo's path), voice,
 render parameters, review policy) and *where to* (publish targets, ``factory.targets``; an
 e-mail address told once per run, ``factory.notify``).
 

@@ -304,3 +304,24 @@ def test_folder_schedule_makes_a_policy_explainer_per_new_document(service, port
     second = scheduler.run_schedule(schedule)
     assert second.jobs == [] and len(second.problems) == 1 and second.problems[0].startswith("scan.pdf: ")
     assert scheduler.run_schedule(schedule).problems == []  # a refused document is not tried again
+
+
+def test_a_schedule_with_a_library_avatar_uses_its_photo(service, feeds, portrait_path):
+    """A schedule may name a library avatar (as the console's schedules page does): its photo
+    comes from the artifact store, so a schedule keeps working wherever the scheduler runs."""
+    from factory.avatars import add_avatar
+    from factory.scheduler import Scheduler
+
+    avatar = add_avatar(service.jobs, service.artifacts, f"host-{uuid.uuid4().hex[:6]}", portrait_path,
+                        max_pixels=service.settings.max_image_pixels)
+    feeds.feeds["/avatar.xml"] = rss([("a1", "http://n/a1", "Harbour festival begins")])
+    schedule = _feed_schedule(service, feeds.url("/avatar.xml"), portrait_path)
+    with service.jobs.session() as s:  # as the console stores it: the avatar's id, not a path
+        row = s.get(type(schedule), schedule.id)
+        row.avatar = avatar.id
+        s.add(row)
+        s.commit()
+        schedule = row
+    run = Scheduler(service).run_schedule(schedule)
+    [job_id] = run.jobs
+    assert service.get(job_id).files["image"] == avatar.image

@@ -88,14 +88,16 @@ def _check_and_submit(visit: Visit, rows_upload: Upload, image: Upload | None, l
 
 
 def _follow(visit: Visit) -> None:
-    """Progress of this tab's batches (or one named by id), live while they run, and the ZIP."""
-    from factory.batch import batch_progress
+    """Progress of the newest batches (this tab's first, or one named by id), live while they
+    run, and the ZIP."""
+    from factory.batch import batch_progress, list_batches
 
     tr = visit.tr
     st.subheader(tr("batch.progress"))
     mine = st.session_state.get(MY_BATCHES, [])
+    recent = [b.id for b in list_batches(visit.console.service.jobs, limit=5)]
     named = st.text_input(tr("batch.open"), key="batch_open").strip()
-    batch_ids = [named] if named else mine[:5]
+    batch_ids = [named] if named else list(dict.fromkeys([*mine, *recent]))[:5]
     if not batch_ids:
         st.info(tr("batch.none"))
         return

@@ -94,7 +94,7 @@ def _create(visit: Visit) -> None:
     per_run = st.number_input(tr("sched.per_run"), min_value=1, max_value=100, value=5, key="sched_per_run")
     if st.button(tr("sched.create"), type="primary", key="sched_create"):
         spec = ScheduleSpec(name=name, cron=cron, source_kind=kind, source=source, timezone=timezone.strip() or "UTC",
-                            avatar=str(service.artifacts.fetch(avatar.image)), voice=avatar.voice, language=language,
+                            avatar=avatar.id, voice=avatar.voice, language=language,
                             review="always" if always_review else "auto", owner=visit.actor,
                             max_items_per_run=int(per_run))
         try:
