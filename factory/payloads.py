@@ -217,11 +217,12 @@ class SpeechFacts:
     sample_rate: int | None = None
     """Samples per second of the WAV file."""
     phonemes: list[Timing] = field(default_factory=list)
-    """Phoneme timings (TTS only; empty for an editor's recording): they drive the CPU renderer's mouth.
+    """Phoneme timings: they drive the CPU renderer's mouth. From the voice for TTS; for an
+    editor's recording, Whisper's words phonemised (empty when no words were heard).
     Piper voices give espeak IPA symbols; the Mandarin voice gives Baker pinyin initials and
     toned finals ("zh", "ong1")."""
     words: list[Timing] = field(default_factory=list)
-    """Word timings (TTS only)."""
+    """Word timings (from the voice, or Whisper's for a recording)."""
     source: str | None = None
     """"tts" (spoken from the script) or "upload" (an editor's own recording)."""
     engine: str | None = None

@@ -9,7 +9,10 @@ How a frame is made (everything that does not change per frame is prepared once,
    in the *output* frame so they can be used directly as ``cv2.remap`` look-up maps) for a
    handful of jaw positions; a frame blends the two nearest. The lips part along the line
    where the photo's upper teeth end (or where the lips meet), and the gap that opens gets a
-   mouth interior: a dark cavity, a hint of upper teeth (when the photo shows none), a tongue.
+   mouth interior: a dark cavity, upper teeth (when the photo shows none) and lower teeth, a
+   tongue, all coloured from the face itself (``face_colours``: the cavity and tongue from its
+   lips, the teeth toned to its skin, so a grey statue gets no red mouth). On f and v the
+   upper teeth show over the lower lip.
 2. **Eyes.** A blink every 2–6 s (random, seeded), ~150 ms: the upper lids slide down over the
    eyes to the lower lids (the lid skin above them stretches to follow).
 3. **Head.** Slow smooth sway (a small rotation about the neck, translation, a breath of scale,
@@ -43,6 +46,7 @@ LIP_POINTS = set(UPPER_INNER_LIP + LOWER_INNER_LIP + UPPER_OUTER_LIP + LOWER_OUT
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
              152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
 NOSE_BOTTOM = 2
+CHEEKS = [50, 280, 205, 425]  # face-mesh points on both cheeks: where the skin colour is read
 # Per eye: (upper lid from corner to corner, lower lid same order, brow)
 EYES = [
     ([33, 246, 161, 160, 159, 158, 157, 173, 133], [33, 7, 163, 144, 145, 153, 154, 155, 133], [70, 63, 105, 66, 107, 46, 53, 52, 65, 55]),
@@ -76,9 +80,14 @@ class CpuRenderConfig:
     """Head sway, as a fraction of the crop size."""
     nod: float = 0.006
     """Extra downward nod with the mouth opening, as a fraction of the crop size."""
-    cavity_rgb: tuple[int, int, int] = (46, 16, 16)
-    tongue_rgb: tuple[int, int, int] = (112, 44, 48)
     teeth_rgb: tuple[int, int, int] = (214, 205, 192)
+    """Teeth of a face in natural colour; ``face_colours`` tones them to the face."""
+    cavity_shade: float = 0.3
+    """The cavity is the lips' colour at this brightness ..."""
+    tongue_shade: float = 0.8
+    """... and the tongue at this one ..."""
+    inside_saturation: float = 1.8
+    """... with the lips' colour this much more saturated."""
 
 
 # --- warp fields ---------------------------------------------------------------------------
@@ -165,6 +174,59 @@ def _pixel_grid(region: Region) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
+class MouthColours:
+    """The mouth interior's colours for one face (RGB)."""
+
+    cavity: tuple[int, int, int]
+    tongue: tuple[int, int, int]
+    teeth: tuple[int, int, int]
+
+
+def _median_rgb(image: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    pixels = image[mask > 0]
+    return np.median(pixels, axis=0).astype(np.float64) if len(pixels) >= 8 else None
+
+
+def face_colours(image: np.ndarray, lm: np.ndarray, cfg: CpuRenderConfig) -> MouthColours:
+    """Colours of the mouth interior taken from the face: cavity and tongue are the lips'
+    own colour darkened (red lips give a red-brown mouth, grey stone a grey one); the teeth
+    keep the skin's saturation (no white teeth in a sepia photo) and are at most a little
+    brighter than the skin (no glare in a dark photo)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    outer = np.concatenate([lm[UPPER_OUTER_LIP], lm[LOWER_OUTER_LIP][::-1]]).round().astype(np.int32)
+    inner = np.concatenate([lm[UPPER_INNER_LIP], lm[LOWER_INNER_LIP][::-1]]).round().astype(np.int32)
+    lips = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(lips, [outer], 255)
+    cv2.fillPoly(lips, [inner], 0)
+    # Skin: the cheeks, below the eyes and beside the nose.
+    skin = np.zeros((h, w), np.uint8)
+    radius = max(2, int(0.03 * face_height(lm)))
+    for i in CHEEKS:
+        cv2.circle(skin, (int(round(lm[i, 0])), int(round(lm[i, 1]))), radius, 255, -1)
+    lip_rgb = _median_rgb(image, lips)
+    skin_rgb = _median_rgb(image, skin)
+    if lip_rgb is None or skin_rgb is None:
+        lip_rgb, skin_rgb = np.array([150.0, 70.0, 70.0]), np.array([200.0, 160.0, 140.0])
+
+    def shade(rgb: np.ndarray, factor: float) -> tuple[int, int, int]:
+        return tuple(int(v) for v in np.clip(np.round(rgb * factor), 0, 255))  # type: ignore[return-value]
+
+    def chroma(rgb: np.ndarray) -> float:
+        return float((rgb.max() - rgb.min()) / max(rgb.max(), 1.0))
+
+    teeth = np.array(cfg.teeth_rgb, dtype=np.float64)
+    grey = np.full(3, teeth.mean())
+    teeth = grey + (teeth - grey) * min(1.0, chroma(skin_rgb) / max(chroma(teeth), 1e-3) / 4.0)
+    teeth *= min(1.0, 1.3 * float(skin_rgb.mean()) / float(teeth.mean()))
+    # Inside, the lips' hue is deeper than on their sunlit outside.
+    inside = np.clip(lip_rgb.mean() + (lip_rgb - lip_rgb.mean()) * cfg.inside_saturation, 0, 255)
+    return MouthColours(cavity=shade(inside, cfg.cavity_shade), tongue=shade(inside, cfg.tongue_shade),
+                        teeth=shade(teeth, 1.0))
+
+
+@dataclass
 class MouthRig:
     region: Region
     levels: np.ndarray
@@ -186,6 +248,7 @@ class MouthRig:
     draw_teeth: bool
     face_h: float
     mouth_half_width: float
+    colours: MouthColours
 
 
 @dataclass
@@ -347,6 +410,7 @@ def build_mouth_rig(image: np.ndarray, lm: np.ndarray, size: int, eye_bottom: fl
         split=split, upper_unit=skull_motion(split), lower_unit=jaw_motion(split),
         spread_unit=cfg.spread * split_sideways, round_unit=-cfg.rounding * split_sideways,
         draw_teeth=not teeth_visible, face_h=face_h, mouth_half_width=half_w,
+        colours=face_colours(image, lm, cfg),
     )
 
 
@@ -499,22 +563,32 @@ def _mouth_interior(frame: np.ndarray, rig: MouthRig, opening: float, width: flo
     poly = np.round((polygon - offset) * scale).astype(np.int32)
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, shift)
+    colours = rig.colours
     paint = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
-    paint[:] = cfg.cavity_rgb
+    paint[:] = colours.cavity
     strength = min(1.0, gap / (0.05 * rig.face_h))
     # Tongue: low in the mouth, visible once it opens wide.
     if strength > 0.3:
         c = bottom[5] - offset - (0, 0.2 * gap)
         axes = (int(0.5 * rig.mouth_half_width * scale), int(0.35 * gap * scale))
-        tongue = tuple(int(a + (b - a) * 0.6 * strength) for a, b in zip(cfg.cavity_rgb, cfg.tongue_rgb))
+        tongue = tuple(int(a + (b - a) * 0.6 * strength) for a, b in zip(colours.cavity, colours.tongue))
         centre = tuple(int(v) for v in np.round(c * scale))
         cv2.ellipse(paint, centre, axes, 0, 0, 360, tongue, -1, cv2.LINE_AA, shift)
+    # Lower teeth: a thinner, shaded band just inside the lower lip, seen once the jaw is well
+    # down (they sit behind the lip and come into view late).
+    if strength > 0.5:
+        band = min(0.15 * gap, 0.01 * rig.face_h) * min(1.0, (strength - 0.5) / 0.3)
+        if band >= 1.0:
+            line = bottom[3:8] - offset - (0, band / 2.0)
+            shaded = tuple(int(0.75 * v) for v in colours.teeth)  # in the shadow of the upper lip
+            cv2.polylines(paint, [np.round(line * scale).astype(np.int32)], False, shaded,
+                          max(1, int(round(band))), cv2.LINE_AA, shift)
     # Upper teeth: a band under the upper lip, across the middle of the mouth.
     if rig.draw_teeth:
         band = min(0.35 * gap, 0.02 * rig.face_h)
         if band >= 1.0:
             line = top[2:9] - offset + (0, band / 2.0)
-            cv2.polylines(paint, [np.round(line * scale).astype(np.int32)], False, cfg.teeth_rgb,
+            cv2.polylines(paint, [np.round(line * scale).astype(np.int32)], False, colours.teeth,
                           max(1, int(round(band))), cv2.LINE_AA, shift)
     alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) * (1.0 / 255.0)
     roi = frame[y0:y1, x0:x1]
@@ -522,8 +596,35 @@ def _mouth_interior(frame: np.ndarray, rig: MouthRig, opening: float, width: flo
     roi[:] = blended.astype(np.uint8)
 
 
-def render_frame(rig: FaceRig, opening: float, width: float, blink: float, head: np.ndarray) -> np.ndarray:
-    """One output frame (a new array) for the given mouth, blink and head pose."""
+def _teeth_on_lip(frame: np.ndarray, rig: MouthRig, opening: float, width: float, amount: float) -> None:
+    """f and v: the upper teeth's edge shows over the lower lip, in the middle of the mouth."""
+    import cv2
+
+    sideways = rig.spread_unit if width >= 0 else rig.round_unit
+    top = rig.split + opening * rig.upper_unit + abs(width) * sideways
+    band = 0.018 * rig.face_h
+    if band < 1.0:
+        return
+    # A lens of teeth under the lip line: full height in the middle, thin towards the corners.
+    lower_edge = top[3:8] + np.stack([np.zeros(5), band * np.array([0.5, 0.9, 1.0, 0.9, 0.5])], 1)
+    polygon = np.concatenate([top[3:8], lower_edge[::-1]])
+    x0, y0 = np.floor(polygon.min(0)).astype(int) - 2
+    x1, y1 = np.ceil(polygon.max(0)).astype(int) + 2
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 <= x0 or y1 <= y0:
+        return
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(mask, [np.round((polygon - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+    alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) * (min(1.0, amount) * 0.85 / 255.0)
+    roi = frame[y0:y1, x0:x1]
+    roi[:] = (roi + (np.asarray(rig.colours.teeth, np.float32) - roi) * alpha[..., None]).astype(np.uint8)
+
+
+def render_frame(rig: FaceRig, opening: float, width: float, blink: float, head: np.ndarray,
+                 teeth_on_lip: float = 0.0) -> np.ndarray:
+    """One output frame (a new array) for the given mouth, blink and head pose; ``teeth_on_lip``
+    (0..1) shows the upper teeth over the lower lip (f, v)."""
     import cv2
 
     src = rig.image
@@ -543,6 +644,8 @@ def render_frame(rig: FaceRig, opening: float, width: float, blink: float, head:
         map_y = offsets[..., 1] + m.grid_y
         frame[m.region.slices] = cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         _mouth_interior(frame, m, opening, width, cfg)
+    if teeth_on_lip > 0.05:
+        _teeth_on_lip(frame, m, opening, width, teeth_on_lip)
 
     if blink > 1e-3:
         for eye in rig.eyes:
@@ -608,16 +711,19 @@ def plan_performance(rig: FaceRig, n_frames: int, params: RenderParams, samples:
 
 
 def render_frames(rig: FaceRig, performance: Performance) -> Iterator[np.ndarray]:
+    teeth = performance.mouth.teeth_on_lip
     for i in range(performance.frames):
         yield render_frame(rig, float(performance.mouth.open[i]), float(performance.mouth.width[i]),
-                           float(performance.blink[i]), performance.head[i])
+                           float(performance.blink[i]), performance.head[i],
+                           float(teeth[i]) if teeth is not None else 0.0)
 
 
 class CpuRenderer:
     """The built-in renderer (see the module docstring); implements ``sonic.params.Renderer``."""
 
     name = "cpu"
-    version = "2"   # 2: long vowels ("ɑː") shaped as vowels (sonic.mouth.viseme)
+    version = "3"   # 2: long vowels ("ɑː") shaped as vowels (sonic.mouth.viseme); 3: closed in pauses,
+    # mouth colours from the face, lower teeth, teeth on the lip for f/v
 
     def __init__(self, config: CpuRenderConfig | None = None):
         self.config = config or CpuRenderConfig()

@@ -3,13 +3,22 @@
 Two sources, best first:
 
 * **Phoneme timings** (Piper gives espeak IPA phonemes with start/end seconds; the Mandarin
-  voice gives Baker pinyin initials and toned finals, see ``pinyin_sounds``). Each phoneme
-  maps to a viseme target (open vowels wide open, rounded vowels narrow, m/b/p closed, f/v
-  nearly closed, ...). The targets are smoothed in time (coarticulation: the mouth is already
-  moving towards the next sound) and m/b/p still reach a full closure. Loudness then scales
-  the result a little, so stressed syllables open wider than mumbled ones.
-* **The audio alone** (an editor's own recording): opening follows the speech energy per video
-  frame (``factory.media.frame_energy``), with a fast attack and a slower decay, as jaws do.
+  voice gives Baker pinyin initials and toned finals, see ``pinyin_sounds``; an editor's
+  recording gets them from Whisper's words, see ``tts.stage.recording_phonemes``). Each
+  phoneme maps to a viseme target (open vowels wide open, rounded vowels narrow, m/b/p
+  closed, f/v nearly closed with the upper teeth on the lower lip, ...). The targets are
+  smoothed in time (coarticulation: the mouth is already moving towards the next sound) and
+  m/b/p still pull the lips most of the way shut, at the quietest moment near them. Loudness
+  then shapes the opening, so stressed syllables open wider than mumbled ones. Consonants
+  that do not use the lips take their lip width from the vowel after them (the lips round for
+  the "u" while the "t" of "two" is still being said).
+* **The audio alone** (a recording in which no words were recognised): opening follows the
+  speech energy per video frame (``factory.media.frame_energy``), with a fast attack and a
+  slower decay, as jaws do.
+
+Either way the mouth closes (back to the photo's own mouth) in every pause of the audio that
+lasts ``PAUSE_S`` or longer (``pause_gate``): a talking head that keeps its lips apart while
+the sound is silent looks out of sync at once.
 
 ``open`` is 0 (rest, the photo's own mouth) to 1 (wide open) and ``width`` is -1 (rounded,
 narrow) to +1 (spread), both then multiplied by ``dynamic_scale``.
@@ -49,7 +58,9 @@ VISEMES: dict[str, tuple[float, float]] = {
     "ʃ": (0.2, -0.5), "ʒ": (0.2, -0.5), "ɹ": (0.25, -0.4), "r": (0.25, -0.3), "j": (0.2, 0.4),
     "k": (0.3, 0.0), "g": (0.3, 0.0), "ɡ": (0.3, 0.0), "ŋ": (0.28, 0.0), "x": (0.3, 0.0), "ç": (0.25, 0.3), "ʔ": (0.2, 0.0),
 }
-CLOSURES = frozenset("mbp")  # must visibly close, whatever the smoothing does
+VOWELS = frozenset("aɑæɐʌɒɛeəɜɚᵻɘɵiɪɨyoɔuʊøœ")
+CLOSURES = frozenset("mbp")
+LABIODENTALS = frozenset("fv")  # the lower lip touches the upper teeth  # must visibly close, whatever the smoothing does
 REST = frozenset(".,!?;:^$_—…")  # pauses and sentence ends: mouth back to rest
 # Anything else (spaces, stress marks, "h", diacritics, unknown symbols) takes the shape of the
 # next sound: the mouth anticipates it.
@@ -57,9 +68,15 @@ REST = frozenset(".,!?;:^$_—…")  # pauses and sentence ends: mouth back to r
 TIMELINE_HZ = 100  # the track is built at 100 Hz, smoothed, then sampled at the video frames
 COARTICULATION_S = 0.035  # Gaussian smoothing of the targets
 VISEME_WEIGHT = 0.25  # share of the viseme shape in the mouth opening; the rest follows loudness
-CLOSURE_DEPTH = 0.4  # how far m/b/p pull the lips shut (1 = fully; deeper closures cost lip-sync, since
-# Piper's phoneme timing is a little off the audio)
+CLOSURE_DEPTH = 0.6  # how far m/b/p pull the lips shut (1 = fully). Deeper closures lower the lip-sync
+# confidence QA measures (it compares the opening with the loudness, and a voiced "m" is loud)
 CLOSURE_RAMP_S = 0.04  # how long lips take to close for m/b/p and open again
+CLOSURE_SNAP_S = 0.08  # how far an m/b/p may move to the quietest moment near it
+LIP_NEUTRAL_PULL = 0.6  # share of the next vowel's lip width a tongue consonant takes ("t" in "two")
+PAUSE_S = 0.15  # silences at least this long close the mouth
+SHORT_SILENCE_OPEN = 0.15  # shorter silences (stops, gaps between words) keep this much of the opening
+SILENCE_DB = -40.0  # frames quieter than this are silent (the QA gate's speech level) ...
+NOISE_MARGIN_DB = 6.0  # ... or than a noisy recording's floor plus this
 
 
 @dataclass
@@ -70,11 +87,18 @@ class MouthTrack:
     """(frames,) lip width, -1 rounded .. +1 spread, times ``dynamic_scale``."""
     source: str
     """"phonemes" or "energy": what drove the mouth."""
+    teeth_on_lip: np.ndarray | None = None
+    """(frames,) 0..1: the lower lip tucked under the upper teeth (f, v); None: never."""
 
 
 def loudness(samples: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray:
     """Speech energy per video frame scaled to 0 (silence) .. 1 (the loud syllables)."""
-    db = frame_energy(samples, sample_rate, n_frames)
+    return loudness_from_db(frame_energy(samples, sample_rate, n_frames))
+
+
+def loudness_from_db(db: np.ndarray) -> np.ndarray:
+    """``loudness`` from the per-frame energy in dB (``factory.media.frame_energy``)."""
+    n_frames = len(db)
     if n_frames == 0:
         return db
     floor = max(float(np.percentile(db, 10)), -60.0) + 3.0
@@ -82,6 +106,38 @@ def loudness(samples: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray
     if peak - floor < 6.0:  # no speech worth the name: keep the mouth at rest
         return np.zeros(n_frames, dtype=np.float32)
     return np.clip((db - floor) / (peak - floor), 0.0, 1.0).astype(np.float32)
+
+
+def silent_frames(db: np.ndarray) -> np.ndarray:
+    """Per video frame, True where the audio is silent: under ``SILENCE_DB``, or under the
+    recording's own noise floor plus ``NOISE_MARGIN_DB`` when the room is noisy (but always
+    20 dB under the loud syllables, so a recording without pauses is not all "silence")."""
+    if len(db) == 0:
+        return np.zeros(0, dtype=bool)
+    floor = float(np.percentile(db, 5))
+    peak = float(np.percentile(db, 95))
+    threshold = min(max(SILENCE_DB, floor + NOISE_MARGIN_DB), peak - 20.0)
+    return db < threshold
+
+
+def pause_gate(silent: np.ndarray, min_pause_s: float = PAUSE_S) -> np.ndarray:
+    """0 on the frames of silences lasting ``min_pause_s`` or longer, 1 on sound. Shorter
+    silences (a stop consonant, a gap between words) get ``SHORT_SILENCE_OPEN``: the mouth
+    nearly closes without snapping shut and open again within a syllable."""
+    gate = np.where(silent, SHORT_SILENCE_OPEN, 1.0).astype(np.float32)
+    shortest = max(1, int(np.ceil(min_pause_s * FPS - 1e-6)))
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], silent.astype(np.int8), [0]])))
+    for start, end in zip(edges[::2], edges[1::2]):
+        if end - start >= shortest:
+            gate[start:end] = 0.0
+    return gate
+
+
+def phoneme_silence(rows: Sequence[tuple[str, float, float]], n_frames: int) -> np.ndarray:
+    """Per video frame, True where no sound is being said (no phoneme, or a pause symbol):
+    the silence of a clip whose audio is not at hand."""
+    sounds = frame_sounds(rows, n_frames)
+    return np.array([s is None or s in REST for s in sounds], dtype=bool)
 
 
 def viseme(symbol: str) -> tuple[float, float] | None:
@@ -170,19 +226,26 @@ def _resolve_targets(phonemes: Sequence[tuple[str, float, float]]) -> list[tuple
             shapes[i] = next_shape
         else:
             next_shape = shapes[i]
-    for (symbol, start, end), shape in zip(phonemes, shapes):
-        resolved.append((start, end, shape[0], shape[1], symbol[:1] in CLOSURES))
+    # Consonants made with the tongue leave the lips free: they take most of the next vowel's
+    # width (rounded before "u", spread before "i"), until a pause ends the run.
+    next_vowel_width: float | None = None
+    widths = [shape[1] for shape in shapes]  # type: ignore[index]
+    for i in range(len(phonemes) - 1, -1, -1):
+        symbol = phonemes[i][0]
+        if symbol in REST:
+            next_vowel_width = None
+        elif symbol[:1] in VOWELS:
+            next_vowel_width = widths[i]
+        elif next_vowel_width is not None and symbol[:1] not in CLOSURES | {"f", "v", "w"}:
+            widths[i] = (1 - LIP_NEUTRAL_PULL) * widths[i] + LIP_NEUTRAL_PULL * next_vowel_width
+    for (symbol, start, end), shape, width in zip(phonemes, shapes, widths):
+        resolved.append((start, end, shape[0], width, symbol[:1] in CLOSURES))
     return resolved  # type: ignore[return-value]
 
 
-def track_from_phonemes(
-    phonemes: Sequence[Sequence],
-    n_frames: int,
-    loud: np.ndarray | None = None,
-) -> MouthTrack:
-    """Viseme track from ``[symbol, start_s, end_s]`` rows; ``loud`` (0..1 per frame) scales it."""
-    from scipy.ndimage import gaussian_filter1d
-
+def sound_rows(phonemes: Sequence[Sequence]) -> list[tuple[str, float, float]]:
+    """Valid ``[symbol, start_s, end_s]`` rows as (IPA symbol, start, end): Mandarin phones are
+    split into their sounds (``pinyin_sounds``), malformed rows dropped."""
     rows = []
     for row in phonemes:
         try:
@@ -193,17 +256,58 @@ def track_from_phonemes(
             rows.append((symbol, start, end))
     if is_pinyin_track([symbol for symbol, _, _ in rows]):
         rows = [sound for row in rows for sound in pinyin_sounds(*row)]
+    return rows
+
+
+def frame_sounds(phonemes: Sequence[Sequence], n_frames: int) -> list[str | None]:
+    """The sound being said at the middle of each video frame (IPA, as ``sound_rows``), None in
+    between: what a bench or a test compares the mouth with."""
+    sounds: list[str | None] = [None] * n_frames
+    for symbol, start, end in sound_rows(phonemes):
+        for i in range(max(0, int(np.ceil(start * FPS - 0.5))), min(n_frames, int(np.ceil(end * FPS - 0.5)))):
+            sounds[i] = symbol
+    return sounds
+
+
+def _at_quietest(start: float, end: float, loud: np.ndarray) -> tuple[float, float]:
+    """An m/b/p moved (by up to ``CLOSURE_SNAP_S``) onto the quietest nearby video frame: lips
+    shut hush the voice, and timings spread over a word (a recording's) are only estimates."""
+    centre = (start + end) / 2.0
+    reach = int(round(CLOSURE_SNAP_S * FPS))
+    frame = int(centre * FPS)
+    lo, hi = max(0, frame - reach), min(len(loud), frame + reach + 1)
+    if hi <= lo:
+        return start, end
+    quietest = lo + int(np.argmin(loud[lo:hi]))
+    shift = float(np.clip((quietest + 0.5) / FPS - centre, -CLOSURE_SNAP_S, CLOSURE_SNAP_S))
+    return start + shift, end + shift
+
+
+def track_from_phonemes(
+    phonemes: Sequence[Sequence],
+    n_frames: int,
+    loud: np.ndarray | None = None,
+) -> MouthTrack:
+    """Viseme track from ``[symbol, start_s, end_s]`` rows; ``loud`` (0..1 per frame) scales it."""
+    from scipy.ndimage import gaussian_filter1d
+
+    rows = sound_rows(phonemes)
     seconds = n_frames / FPS
     n = int(np.ceil(seconds * TIMELINE_HZ)) + 1
     open_t = np.zeros(n, dtype=np.float32)
     width_t = np.zeros(n, dtype=np.float32)
     closure = np.ones(n, dtype=np.float32)
+    labiodental = np.zeros(n, dtype=np.float32)
     times = np.arange(n) / TIMELINE_HZ
     ramp = CLOSURE_RAMP_S
-    for start, end, opening, width, is_closure in _resolve_targets(rows):
+    for (symbol, _, _), (start, end, opening, width, is_closure) in zip(rows, _resolve_targets(rows)):
         i0, i1 = int(round(start * TIMELINE_HZ)), int(round(end * TIMELINE_HZ))
         open_t[i0:i1] = opening
         width_t[i0:i1] = width
+        if symbol[:1] in LABIODENTALS:
+            labiodental[i0:i1] = 1.0
+        if is_closure and loud is not None and len(loud) == n_frames:
+            start, end = _at_quietest(start, end, loud)
         if is_closure:
             # 0 inside the consonant, rising linearly back to 1 within ``ramp`` either side.
             distance = np.maximum(np.maximum(start - times, times - end), 0.0)
@@ -215,6 +319,7 @@ def track_from_phonemes(
     opening = np.interp(frame_times, times, open_t).astype(np.float32)
     width = np.interp(frame_times, times, width_t).astype(np.float32)
     closure_f = np.interp(frame_times, times, closure).astype(np.float32)
+    teeth_on_lip = np.interp(frame_times, times, gaussian_filter1d(labiodental, sigma)).astype(np.float32)
     if loud is not None and len(loud) == n_frames:
         # Viseme shape mixed with speech loudness: visemes alone follow the text but not the
         # voice (stressed syllables open wider); loudness alone misses lip closures. With 25 %
@@ -224,7 +329,7 @@ def track_from_phonemes(
         voice = attack_decay(loud.astype(np.float32), 0.7, 0.35)
         opening = peak * (VISEME_WEIGHT * opening / peak + (1.0 - VISEME_WEIGHT) * voice)
     opening *= CLOSURE_DEPTH * closure_f + (1.0 - CLOSURE_DEPTH)
-    return MouthTrack(open=opening, width=width, source="phonemes")
+    return MouthTrack(open=opening, width=width, source="phonemes", teeth_on_lip=np.clip(teeth_on_lip * 1.5, 0.0, 1.0))
 
 
 def mouth_track(
@@ -234,14 +339,23 @@ def mouth_track(
     phonemes: Sequence[Sequence] | None = None,
     dynamic_scale: float = 1.0,
 ) -> MouthTrack:
-    """The mouth track for a clip of ``n_frames``: from phonemes when given, else the audio."""
-    loud = loudness(samples, sample_rate, n_frames) if samples is not None and sample_rate else None
+    """The mouth track for a clip of ``n_frames``: from phonemes when given, else the audio;
+    closed in the pauses (of the audio when given, else between the phonemes)."""
+    has_audio = samples is not None and bool(sample_rate)
+    db = frame_energy(samples, sample_rate, n_frames) if has_audio else None  # type: ignore[arg-type]
+    loud = loudness_from_db(db) if db is not None else None
     if phonemes:
         track = track_from_phonemes(phonemes, n_frames, loud)
-    elif samples is not None and sample_rate:
-        track = track_from_energy(samples, sample_rate, n_frames, loud)
+    elif has_audio:
+        track = track_from_energy(samples, sample_rate, n_frames, loud)  # type: ignore[arg-type]
     else:
         raise ValueError("mouth_track needs phoneme timings or the audio samples")
+    silent = silent_frames(db) if db is not None else phoneme_silence(sound_rows(phonemes or []), n_frames)
+    gate = pause_gate(silent)
+    track.open = track.open * gate
+    track.width = track.width * gate
+    # teeth_on_lip is left as it is: a quiet "f" often reads as silence, and the teeth resting
+    # on the lip are a closed mouth's shape anyway.
     track.open = np.clip(track.open, 0.0, 1.0) * dynamic_scale
     track.width = np.clip(track.width, -1.0, 1.0) * dynamic_scale
     return track

@@ -12,12 +12,22 @@ The voice: the one the job names (``--voice``: a library name or a .onnx path), 
 (``tts.voices.choose_voice``). A named voice that cannot speak the language is refused when the
 job is submitted.
 
-A recording takes precedence over the script: "a photo plus a recording" skips TTS.
+A recording takes precedence over the script: "a photo plus a recording" skips TTS. Its
+phoneme timings come from what is said in it (``recording_phonemes``): Whisper's word timings
+(``qa.asr.transcribe``), each word phonemised (espeak-ng as Piper uses it; pinyin initials and
+finals for Chinese) and its sounds spread over the word's time, so the renderer shapes the
+mouth from the sounds as it does for TTS. Without words (Whisper failed or heard none) the
+timings stay empty and the mouth follows the loudness.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import re
+import threading
 from pathlib import Path
+from typing import Callable
 
 from factory.media import MediaError, decode_audio, write_wav
 from factory.payloads import SpeechFacts, Timing
@@ -28,7 +38,9 @@ from tts.voices import check_voice_param, choose_voice
 from tts.loudness import is_silent, normalize_loudness
 from tts.doctor import checks as doctor_checks
 
-STAGE_VERSION = "2"  # 2: values["models"] and speech["voice"]
+STAGE_VERSION = "3"  # 2: values["models"] and speech["voice"]; 3: phonemes of recordings
+
+log = logging.getLogger(__name__)
 
 # Recordings keep their own rate when it is one of these (no needless resampling); anything
 # else (8 kHz phone audio, 96 kHz studio files) becomes 48 kHz.
@@ -64,6 +76,114 @@ def _container_seconds(path: Path) -> float | None:
     return None
 
 
+# Within a word, a vowel is held about twice as long as a consonant.
+VOWEL_WEIGHT = 2.0
+_PUNCTUATION = ".,;:!?\"'()，。；：！？、“”‘’（）"
+_ESPEAK_LOCK = threading.Lock()  # espeak-ng keeps one voice per process
+
+
+@functools.cache
+def _espeak():
+    """Piper's espeak-ng phonemiser with the espeak-ng data Piper ships, made once per process."""
+    from piper.phonemize_espeak import EspeakPhonemizer
+
+    return EspeakPhonemizer()
+
+
+def espeak_sounds(word: str, voice: str) -> list[str]:
+    """The IPA sounds of one word as Piper's espeak-ng phonemiser says them ("ɑː" one sound,
+    stress marks and boundaries dropped, as ``tts.piper_engine.phonemes_from_alignments``)."""
+    import piper.voice
+
+    from tts.piper_engine import _PREFIX_MARKS, _is_boundary, _is_suffix
+
+    # Piper's own lock when it has one: a TTS job in another thread may be using espeak.
+    lock = getattr(piper.voice, "_ESPEAK_PHONEMIZER_LOCK", _ESPEAK_LOCK)
+    with lock:
+        sentences = _espeak().phonemize(voice, word)
+    sounds: list[str] = []
+    for symbol in (s for sentence in sentences for s in sentence):
+        if _is_boundary(symbol) or symbol in _PREFIX_MARKS:
+            continue
+        if _is_suffix(symbol) and sounds:
+            sounds[-1] += symbol
+        else:
+            sounds.append(symbol)
+    return sounds
+
+
+def pinyin_phones(word: str) -> list[str]:
+    """Baker-style phones (the Mandarin voice's: initial, then toned final) of the Chinese
+    characters in ``word``: "中国" -> ["zh", "ong1", "g", "uo2"]."""
+    from pypinyin import Style, lazy_pinyin
+
+    han = "".join(re.findall(r"[\u4e00-\u9fff]", word))
+    if not han:
+        return []
+    initials = lazy_pinyin(han, style=Style.INITIALS, strict=True)
+    finals = lazy_pinyin(han, style=Style.FINALS_TONE3, strict=True, neutral_tone_with_five=True)
+    phones: list[str] = []
+    for initial, final in zip(initials, finals):
+        final = final.replace("ü", "v")
+        if final[:1] == "i" and final[1:].isdigit() and initial in ("z", "c", "s", "zh", "ch", "sh", "r"):
+            # The "i" of zi/ci/si and zhi/chi/shi/ri is another vowel (Baker's ii / iii).
+            final = ("ii" if initial in ("z", "c", "s") else "iii") + final[1:]
+        phones += ([initial] if initial else []) + [final]
+    return phones
+
+
+def spread_over(sounds: list[str], start: float, end: float,
+                vowel: Callable[[str], bool] | None = None) -> list[Timing]:
+    """Share a word's time among its sounds, a vowel (IPA, unless ``vowel`` says) twice a
+    consonant's share."""
+    from sonic.mouth import VOWELS
+
+    is_vowel = vowel or (lambda sound: sound[:1] in VOWELS)
+    weights = [VOWEL_WEIGHT if is_vowel(sound) else 1.0 for sound in sounds]
+    total = sum(weights)
+    timings, t = [], start
+    for sound, weight in zip(sounds, weights):
+        step = (end - start) * weight / total
+        timings.append(Timing(sound, _round(t), _round(t + step)))
+        t += step
+    return timings
+
+
+def recording_phonemes(audio: Path, language: str | None, settings) -> tuple[list[Timing], list[Timing]]:
+    """(phonemes, words) of an editor's recording, or two empty lists (logged) when no word is
+    heard or the speech recogniser fails: the mouth then follows the loudness alone."""
+    from qa.asr import transcribe
+
+    try:
+        transcript = transcribe(audio, language=language, settings=settings)
+    except Exception as error:  # noqa: BLE001 - any failure here only costs the mouth shapes
+        log.warning("no phoneme timings for the recording (speech recognition failed: %s); "
+                    "the mouth follows its loudness", error)
+        return [], []
+    spoken = language or transcript.language or "en"
+    chinese = language_code(spoken) == "zh"
+    phonemes: list[Timing] = []
+    words: list[Timing] = []
+    for word in transcript.words:
+        if word.end <= word.start:
+            continue
+        try:
+            if chinese:
+                sounds = pinyin_phones(word.word)
+                timed = spread_over(sounds, word.start, word.end, vowel=lambda p: p[-1:].isdigit())
+            else:
+                voice = "en-us" if language_code(spoken) == "en" else language_code(spoken)
+                timed = spread_over(espeak_sounds(word.word, voice), word.start, word.end)
+        except Exception as error:  # noqa: BLE001 - an unknown espeak voice, a broken word
+            log.warning("no phonemes for %r in the recording: %s", word.word, error)
+            continue
+        phonemes += timed
+        words.append(Timing(word.word.strip(_PUNCTUATION) or word.word, _round(word.start), _round(word.end)))
+    if not phonemes:
+        log.warning("no words heard in the recording; the mouth follows its loudness")
+    return phonemes, words
+
+
 def speak_upload(ctx: StageContext, upload: Path) -> StageResult:
     limit = ctx.settings.max_audio_seconds
     claimed = _container_seconds(upload)
@@ -83,7 +203,11 @@ def speak_upload(ctx: StageContext, upload: Path) -> StageResult:
         )
     ctx.progress(0.8, "levelling the loudness")
     audio = write_wav(ctx.workdir / "speech.wav", normalize_loudness(samples, rate), rate)
-    facts = SpeechFacts(seconds=_round(seconds), sample_rate=rate, source="upload")
+    ctx.progress(0.85, "finding the sounds spoken")
+    language = ctx.params.get("language")
+    phonemes, words = recording_phonemes(audio, language_code(language) if language else None, ctx.settings)
+    facts = SpeechFacts(seconds=_round(seconds), sample_rate=rate, source="upload",
+                        phonemes=phonemes, words=words)
     ctx.progress(1.0, f"recording ready ({seconds:.1f} s)")
     return StageResult(files={"audio": audio}, values={"speech": facts.to_value()})
 
