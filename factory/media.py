@@ -248,17 +248,24 @@ class VideoInfo:
     pix_fmt: str
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Facts about an MP4 (PyAV; imageio-ffmpeg ships no ffprobe). Frames are counted exactly."""
+def open_video(path: str | Path):
+    """The PyAV container of ``path`` (use it with ``with``); MediaError with a sentence when it
+    is not a file we can read or has no picture."""
     import av
 
     try:
         container = av.open(str(path))
     except av.FFmpegError as exc:
         raise MediaError(f"{Path(path).name} is not a video we can read ({reason(exc)}).") from None
-    with container:
-        if not container.streams.video:
-            raise MediaError(f"{Path(path).name} has no video track.")
+    if not container.streams.video:
+        container.close()
+        raise MediaError(f"{Path(path).name} has no video track.")
+    return container
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Facts about an MP4 (PyAV; imageio-ffmpeg ships no ffprobe). Frames are counted exactly."""
+    with open_video(path) as container:
         v = container.streams.video[0]
         a = container.streams.audio[0] if container.streams.audio else None
         fps = float(v.average_rate or v.guessed_rate or 0)
@@ -325,13 +332,7 @@ def stream_times(path: str | Path) -> StreamTimes:
     """
     import av
 
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as exc:
-        raise MediaError(f"{Path(path).name} is not a video we can read ({reason(exc)}).") from None
-    with container:
-        if not container.streams.video:
-            raise MediaError(f"{Path(path).name} has no video track.")
+    with open_video(path) as container:
         video_start = _first_frame_time(container, container.streams.video[0])
     audio_start = audio_end = None
     with av.open(str(path)) as container:

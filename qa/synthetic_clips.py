@@ -44,11 +44,13 @@ def _piper_voice():
 
 
 def piper_speech(text: str, length_scale: float | None = None) -> tuple[np.ndarray, int]:
-    """Speak ``text`` with the bundled English Piper voice: (mono float32 samples, rate)."""
+    """Speak ``text`` with the bundled English Piper voice: (mono float32 samples, rate). The
+    voice's sampling noise is off, so the same text gives the same clip every run (tests and
+    benches built on these clips must not depend on luck)."""
     from piper import SynthesisConfig
 
     voice = _piper_voice()
-    config = SynthesisConfig(length_scale=length_scale) if length_scale else None
+    config = SynthesisConfig(length_scale=length_scale, noise_scale=0.0, noise_w_scale=0.0)
     chunks = list(voice.synthesize(text, syn_config=config))
     samples = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
     return samples, chunks[0].sample_rate
