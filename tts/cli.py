@@ -40,7 +40,8 @@ def voices(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"    licence: {voice.licence}")
         click.echo(f"    commercial use: {'yes' if voice.commercial_use else 'NO'}")
         click.echo(f"    source: {voice.source}")
-    click.echo("Your own voice: --voice /path/to/voice.onnx (a Piper voice with its .onnx.json beside it).")
+    click.echo("Your own voice: --voice /path/to/voice.onnx (a Piper voice with its .onnx.json beside it),")
+    click.echo("or --voice /path/to/folder (Coqui VITS / XTTS-v2 weights; see docs/coqui.md).")
 
 
 @voices.command()
