@@ -15,10 +15,14 @@ How a frame is made (everything that does not change per frame is prepared once,
    upper teeth show over the lower lip.
 2. **Eyes.** A blink every 2–6 s (random, seeded), ~150 ms: the upper lids slide down over the
    eyes to the lower lids (the lid skin above them stretches to follow).
-3. **Head.** Slow smooth sway (a small rotation about the neck, translation, a breath of scale,
-   and a slight nod with the speech), scaled by ``motion_scale``. It moves the head region only,
-   fading out towards the crop's border, so the background stays where it is and the crop
-   pastes back into the photo without a seam.
+3. **Head.** Follows the speech's prosody (``head_track``): a short nod down, with a slight
+   tilt, on each stressed syllable (the loudness peaks), a small seeded sway on top, and all of
+   it easing to rest in the pauses of 150 ms or more (the mouth's own pause detection,
+   ``sonic.mouth.pause_gate``); scaled by ``motion_scale``. In the crop it moves the head
+   region only, fading out towards the crop's border, so the crop pastes back without a seam.
+   A caller that pastes the crop back into the photo sets ``CpuRenderer.head_outside_crop``
+   and moves the head there instead (``sonic.crop.PasteBack`` with ``last_head``), so hair
+   and shoulders beyond the crop move with it.
 
 Only the mouth and eye regions and the head's bounding box are resampled per frame.
 """
@@ -32,9 +36,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from factory.faces import CHIN, FaceMesh, face_height
-from factory.media import FPS, decode_audio, frame_count
+from factory.media import FPS, decode_audio, frame_count, frame_energy
 from factory.stages import StageError
-from sonic.mouth import MouthTrack, mouth_track
+from sonic.mouth import (MouthTrack, loudness_from_db, mouth_track, pause_gate, phoneme_silence, silent_frames,
+                         sound_rows)
 from sonic.params import ProgressFn, RenderParams, SpeechFacts
 
 # --- MediaPipe face-mesh indices, each list ordered along the contour ---------------------
@@ -78,8 +83,12 @@ class CpuRenderConfig:
     head_rotation_deg: float = 1.2
     head_shift: float = 0.006
     """Head sway, as a fraction of the crop size."""
-    nod: float = 0.006
-    """Extra downward nod with the mouth opening, as a fraction of the crop size."""
+    nod: float = 0.008
+    """Downward nod on a full-strength stressed syllable, as a fraction of the crop size."""
+    nod_tilt: float = 0.6
+    """Sideways tilt with each nod, as a fraction of ``head_rotation_deg``."""
+    sway: float = 0.35
+    """Share of the slow seeded sway (the nods carry most of the motion)."""
     teeth_rgb: tuple[int, int, int] = (214, 205, 192)
     """Teeth of a face in natural colour; ``face_colours`` tones them to the face."""
     cavity_shade: float = 0.3
@@ -491,6 +500,12 @@ def build_rig(image: np.ndarray, config: CpuRenderConfig | None = None) -> FaceR
                    head=build_head_rig(lm, size), config=cfg)
 
 
+HEAD_SETTLE_S = 0.12  # the head comes to rest this quickly in a pause ...
+HEAD_WAKE_S = 0.04  # ... and starts moving this shortly before the next phrase
+NOD_S = 0.36  # one nod: down and back up
+STRESS_GAP_S = 0.3  # stressed syllables at most about three a second
+
+
 # --- per-clip motion -----------------------------------------------------------------------
 
 
@@ -511,9 +526,55 @@ def blink_track(n_frames: int, seed: int, every_s: tuple[float, float] = (2.0, 6
     return np.clip(closure * 1.15, 0.0, 1.0)
 
 
-def head_track(n_frames: int, seed: int, motion_scale: float, mouth_open: np.ndarray, size: int,
-               cfg: CpuRenderConfig) -> np.ndarray:
-    """(frames, 4): rotation (degrees), shift x, shift y (pixels), scale — slow and smooth."""
+def speech_activity(gate: np.ndarray, settle_s: float = HEAD_SETTLE_S, wake_s: float = HEAD_WAKE_S) -> np.ndarray:
+    """Per frame, 1 while speaking and 0 in the pauses (``gate`` is ``sonic.mouth.pause_gate``:
+    0 on silences of 150 ms or more). Inside a pause it eases down over the first ``settle_s``
+    and back up over the last ``wake_s``, so the head settles rather than snaps, and is
+    still in between."""
+    pause = np.asarray(gate) <= 0
+    n = len(pause)
+    since = np.full(n, np.inf)  # frames since the last spoken frame
+    until = np.full(n, np.inf)  # frames until the next one
+    last = -np.inf
+    for i in range(n):
+        last = i if not pause[i] else last
+        since[i] = i - last
+    following = np.inf
+    for i in range(n - 1, -1, -1):
+        following = i if not pause[i] else following
+        until[i] = following - i
+
+    def ease(frames: np.ndarray, seconds: float) -> np.ndarray:
+        x = np.clip(1.0 - frames / (seconds * FPS + 1.0), 0.0, 1.0)
+        return x * x * (3.0 - 2.0 * x)
+
+    return np.maximum(ease(since, settle_s), ease(until, wake_s)).astype(np.float32)
+
+
+def stress_peaks(loud: np.ndarray, gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of the stressed syllables and their strength (0..1): the loudness peaks that
+    stand out from their neighbours, at least ``STRESS_GAP_S`` apart, outside the pauses."""
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.signal import find_peaks
+
+    if len(loud) < 3:
+        return np.zeros(0, dtype=int), np.zeros(0)
+    smooth = gaussian_filter1d(np.asarray(loud, np.float64), 1.0) * (np.asarray(gate) > 0)
+    frames, props = find_peaks(smooth, height=0.35, prominence=0.15,
+                               distance=max(1, int(round(STRESS_GAP_S * FPS))))
+    strength = np.clip(props["peak_heights"] * (0.5 + props["prominences"]), 0.0, 1.0)
+    return frames, strength
+
+
+def head_track(n_frames: int, seed: int, motion_scale: float, loud: np.ndarray, gate: np.ndarray,
+               size: int, cfg: CpuRenderConfig) -> np.ndarray:
+    """(frames, 4): rotation (degrees), shift x, shift y (pixels), scale.
+
+    The head follows the speech: a short nod down (and a slight tilt, its side seeded) centred
+    on each stressed syllable (``stress_peaks`` of ``loud``, 0..1 per frame), a slow seeded sway
+    on top, and all of it easing to rest in the pauses (``gate``, ``sonic.mouth.pause_gate``)."""
+    if n_frames == 0:
+        return np.zeros((0, 4), dtype=np.float32)
     rng = np.random.default_rng([seed, 2])
     t = np.arange(n_frames) / FPS
 
@@ -523,16 +584,26 @@ def head_track(n_frames: int, seed: int, motion_scale: float, mouth_open: np.nda
         amps = rng.uniform(0.5, 1.0, 3)
         return (amps[:, None] * np.sin(2 * np.pi * freqs[:, None] * t + phases[:, None])).sum(0) / amps.sum()
 
-    from scipy.ndimage import gaussian_filter1d
-
-    nod = gaussian_filter1d(mouth_open.astype(np.float64), 4.0) if n_frames else np.zeros(0)
+    # Nods: a raised-cosine bump of ``NOD_S`` centred on each stressed syllable.
+    frames, strength = stress_peaks(loud, gate)
+    half = max(1, int(round(NOD_S * FPS / 2)))
+    bump = 0.5 + 0.5 * np.cos(np.pi * np.arange(-half, half + 1) / (half + 1))
+    impulses = np.zeros(n_frames)
+    tilts = np.zeros(n_frames)
+    sides = rng.choice([-1.0, 1.0], size=len(frames))
+    impulses[frames] = strength
+    tilts[frames] = strength * sides
+    nod = np.convolve(impulses, bump)[half : half + n_frames]
+    tilt = np.convolve(tilts, bump)[half : half + n_frames]
+    awake = speech_activity(gate)
     motion = np.stack([
-        cfg.head_rotation_deg * sway(),
-        cfg.head_shift * size * sway(),
-        cfg.head_shift * size * 0.7 * sway() + cfg.nod * size * nod,
-        1.0 + 0.004 * sway(),
-    ], 1)
+        cfg.head_rotation_deg * (cfg.sway * sway() + cfg.nod_tilt * tilt),
+        cfg.head_shift * size * cfg.sway * sway(),
+        cfg.head_shift * size * 0.7 * cfg.sway * sway() + cfg.nod * size * nod,
+        0.004 * cfg.sway * sway(),
+    ], 1) * awake[:, None]
     motion[:, :3] *= motion_scale
+    motion[:, 3] += 1.0
     return motion.astype(np.float32)
 
 
@@ -700,21 +771,39 @@ class Performance:
         return len(self.blink)
 
 
+def speech_prosody(n_frames: int, samples: np.ndarray | None, sample_rate: int | None,
+                   phonemes: Sequence[Sequence] | None, mouth_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(loudness 0..1, pause gate) per frame, seen as the mouth sees them (``sonic.mouth``):
+    from the audio when at hand, else from the phoneme timings and the mouth's opening."""
+    if samples is not None and sample_rate:
+        db = frame_energy(samples, sample_rate, n_frames)
+        return loudness_from_db(db), pause_gate(silent_frames(db))
+    gate = pause_gate(phoneme_silence(sound_rows(phonemes or []), n_frames))
+    peak = float(mouth_open.max()) if len(mouth_open) else 0.0
+    return (mouth_open / peak if peak > 0 else mouth_open).astype(np.float32), gate
+
+
 def plan_performance(rig: FaceRig, n_frames: int, params: RenderParams, samples: np.ndarray | None,
                      sample_rate: int | None, phonemes: Sequence[Sequence] | None) -> Performance:
     cfg = rig.config
     mouth = mouth_track(n_frames, samples, sample_rate, phonemes, params.dynamic_scale)
     mouth.open = np.minimum(mouth.open, cfg.max_open)
     blink = blink_track(n_frames, params.seed, cfg.blink_every_s, cfg.blink_s)
-    head = head_track(n_frames, params.seed, params.motion_scale, mouth.open, rig.image.shape[0], cfg)
+    loud, gate = speech_prosody(n_frames, samples, sample_rate, phonemes, mouth.open)
+    head = head_track(n_frames, params.seed, params.motion_scale, loud, gate, rig.image.shape[0], cfg)
     return Performance(mouth=mouth, blink=blink, head=head)
 
 
-def render_frames(rig: FaceRig, performance: Performance) -> Iterator[np.ndarray]:
+REST_POSE = np.array([0.0, 0.0, 0.0, 1.0], dtype=np.float32)
+
+
+def render_frames(rig: FaceRig, performance: Performance, move_head: bool = True) -> Iterator[np.ndarray]:
+    """The clip's frames; with ``move_head`` off the head stays at rest in them (the caller
+    moves it, e.g. ``sonic.crop.PasteBack`` moving the whole picture)."""
     teeth = performance.mouth.teeth_on_lip
     for i in range(performance.frames):
         yield render_frame(rig, float(performance.mouth.open[i]), float(performance.mouth.width[i]),
-                           float(performance.blink[i]), performance.head[i],
+                           float(performance.blink[i]), performance.head[i] if move_head else REST_POSE,
                            float(teeth[i]) if teeth is not None else 0.0)
 
 
@@ -722,13 +811,21 @@ class CpuRenderer:
     """The built-in renderer (see the module docstring); implements ``sonic.params.Renderer``."""
 
     name = "cpu"
-    version = "3"   # 2: long vowels ("ɑː") shaped as vowels (sonic.mouth.viseme); 3: closed in pauses,
-    # mouth colours from the face, lower teeth, teeth on the lip for f/v
+    version = "4"   # 2: long vowels ("ɑː") shaped as vowels (sonic.mouth.viseme); 3: closed in pauses,
+    # mouth colours from the face, lower teeth, teeth on the lip for f/v; 4: the head nods on
+    # stressed syllables and rests in pauses
 
     def __init__(self, config: CpuRenderConfig | None = None):
         self.config = config or CpuRenderConfig()
         self.last_mouth_source: str | None = None
         """"phonemes" or "energy" after a render: what drove the mouth."""
+        self.head_outside_crop = False
+        """Set by a caller that pastes the frames back (``sonic.crop.PasteBack``) and moves the
+        head there, with hair and shoulders: the frames then show the head at rest."""
+        self.last_head: np.ndarray | None = None
+        """(frames, 4) after a render: the head pose per frame (``head_track``) ..."""
+        self.last_pivot: tuple[float, float] | None = None
+        """... about this point of the crop."""
 
     def render(
         self,
@@ -746,7 +843,8 @@ class CpuRenderer:
         phonemes = speech.phonemes if speech and speech.phonemes else None  # None: the mouth follows the sound
         performance = plan_performance(rig, n_frames, params, samples, rate, phonemes)
         self.last_mouth_source = performance.mouth.source
-        return render_frames(rig, performance)
+        self.last_head, self.last_pivot = performance.head, rig.head.pivot
+        return render_frames(rig, performance, move_head=not self.head_outside_crop)
 
 
 def create_renderer(settings=None) -> CpuRenderer:

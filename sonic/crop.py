@@ -4,7 +4,9 @@ The crop is the face box grown by ``expand_ratio`` of its size on each side, mad
 the box's centre and scaled so its side is ``min_resolution`` (even, for H.264). Parts of the
 square outside the photo are filled by repeating the edge pixels, so a face near the border
 still gets a centred crop. ``CropTransform`` remembers where the square came from; ``PasteBack``
-puts each rendered frame back with a soft edge so no seam shows.
+puts each rendered frame back with a soft edge so no seam shows and, given the head's pose,
+moves the whole picture with it: head and hair fully, shoulders partly, the backdrop not at all
+(``body_weight``), so no edge of the crop stands still while the head nods.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 # Pasted-back frames larger than this (long side) are scaled down: a 12-megapixel phone photo
 # would otherwise encode at a few frames per second, and no video platform shows more.
 MAX_PASTE_SIDE = 1920
+SHOULDER_FOLLOW = 0.3  # how much of the head's motion the shoulders share
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,17 @@ class PasteBack:
         alpha = np.minimum.outer(ramp, ramp).astype(np.float32)
         self._alpha = alpha[self._src][..., None]
 
-    def __call__(self, crop_frame: np.ndarray) -> np.ndarray:
+        self._origin = (x0, y0)
+        self._crop_size = transform.size
+        self._follow = body_weight(out_w, out_h, x0, y0, side)
+
+    def __call__(self, crop_frame: np.ndarray, head: np.ndarray | None = None,
+                 pivot: tuple[float, float] | None = None) -> np.ndarray:
+        """The photo with ``crop_frame`` in its place. With a head pose (rotation in degrees,
+        shift x, shift y in crop pixels, scale; about ``pivot`` in crop pixels, as
+        ``sonic.cpu_renderer.head_track`` makes it) the whole picture then follows it: the head
+        fully, hair and shoulders less the farther they are, the backdrop not at all, so no edge
+        of the crop stands still while the head moves (``body_weight``)."""
         import cv2
 
         scaled = cv2.resize(crop_frame, (self._side, self._side), interpolation=self._interp)
@@ -160,4 +173,74 @@ class PasteBack:
         under = out[self._dst].astype(np.float32)
         over = scaled[self._src].astype(np.float32)
         out[self._dst] = (under + (over - under) * self._alpha + 0.5).astype(np.uint8)
+        if head is not None and pivot is not None:
+            out = self._move(out, head, pivot)
         return out
+
+    def _move(self, frame: np.ndarray, head: np.ndarray, pivot: tuple[float, float]) -> np.ndarray:
+        import cv2
+
+        angle, shift_x, shift_y, scale = (float(v) for v in head)
+        if abs(angle) < 1e-4 and abs(shift_x) < 1e-3 and abs(shift_y) < 1e-3 and abs(scale - 1.0) < 1e-5:
+            return frame
+        k = self._side / self._crop_size  # output pixels per crop pixel
+        ox, oy = self._origin
+        centre = (ox + pivot[0] * k, oy + pivot[1] * k)
+        forward = cv2.getRotationMatrix2D(centre, angle, scale)
+        forward[:, 2] += (shift_x * k, shift_y * k)
+        back = cv2.invertAffineTransform(forward)
+        f = self._follow
+        # source = p + weight(p) * (back(p) - p), as the renderer moves the head in the crop.
+        map_x = cv2.scaleAdd(f.wx, float(back[0, 0] - 1.0), f.grid_x)
+        map_x = cv2.scaleAdd(f.wy, float(back[0, 1]), map_x)
+        map_x = cv2.scaleAdd(f.weight, float(back[0, 2]), map_x)
+        map_y = cv2.scaleAdd(f.wx, float(back[1, 0]), f.grid_y)
+        map_y = cv2.scaleAdd(f.wy, float(back[1, 1] - 1.0), map_y)
+        map_y = cv2.scaleAdd(f.weight, float(back[1, 2]), map_y)
+        frame[f.slices] = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return frame
+
+
+@dataclass
+class BodyWeight:
+    """How much each pixel of the output (within ``slices``) follows the head, 0..1."""
+
+    slices: tuple[slice, slice]
+    weight: np.ndarray
+    grid_x: np.ndarray
+    grid_y: np.ndarray
+    wx: np.ndarray
+    """weight × grid_x and ..."""
+    wy: np.ndarray
+    """... weight × grid_y, prepared once for the per-frame map."""
+
+
+def body_weight(width: int, height: int, x0: int, y0: int, side: int) -> BodyWeight:
+    """Where the picture follows the head, for a crop square at (x0, y0) of ``side`` output
+    pixels with the face in its middle (``crop_face``): all of the head and hair (an ellipse a
+    little larger than the square, reaching higher for the hair), easing to nothing over half
+    a square around it; the neck and shoulders below it at ``SHOULDER_FOLLOW``, fading out
+    over a square below the chin. Smooth everywhere, so nothing tears or shows a still edge."""
+    cx, cy = x0 + side / 2.0, y0 + side / 2.0
+    reach_x, reach_y = int(1.4 * side), int(1.9 * side)
+    bx0, by0 = max(0, int(cx - reach_x)), max(0, int(cy - 1.3 * side))
+    bx1, by1 = min(width, int(cx + reach_x)), min(height, int(cy + reach_y))
+    if bx1 <= bx0 or by1 <= by0:
+        bx0, by0, bx1, by1 = 0, 0, 1, 1
+    xs = np.arange(bx0, bx1, dtype=np.float32)
+    ys = np.arange(by0, by1, dtype=np.float32)
+    gx, gy = np.meshgrid(xs, ys)
+    u, v = (gx - cx) / side, (gy - cy) / side
+
+    def ease(x: np.ndarray) -> np.ndarray:
+        x = np.clip(x, 0.0, 1.0)
+        return x * x * (3.0 - 2.0 * x)
+
+    # Head and hair: 1 inside the ellipse, 0 half a square beyond it.
+    r = np.sqrt((u / 0.55) ** 2 + ((v + 0.08) / 0.62) ** 2)
+    head = ease(1.0 - (r - 1.0) * 0.55 / 0.5)
+    # Neck and shoulders: a band under the chin, as wide as two squares, fading downwards.
+    below = ease((v - 0.3) / 0.2) * ease(1.0 - (v - 0.5) / 1.2) * ease(1.0 - (np.abs(u) - 0.6) / 0.6)
+    weight = np.maximum(head, SHOULDER_FOLLOW * below).astype(np.float32)
+    return BodyWeight(slices=(slice(by0, by1), slice(bx0, bx1)), weight=weight, grid_x=gx, grid_y=gy,
+                      wx=weight * gx, wy=weight * gy)

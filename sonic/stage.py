@@ -110,12 +110,20 @@ def run(ctx: StageContext) -> StageResult:
     speech = SpeechFacts.from_value(ctx.values["speech"]) if ctx.values.get("speech") else None
     # a renderer that works before its first frame (Sonic's diffusion) reports that part itself
     before = float(getattr(renderer, "work_before_frames", 0.0))
+    if paste is not None and hasattr(renderer, "head_outside_crop"):
+        renderer.head_outside_crop = True  # the paste moves the head with its hair and shoulders
     frames = renderer.render(crop.image, audio_path, speech, params, lambda f, note: ctx.progress(before * f, note))
+    head = getattr(renderer, "last_head", None) if paste is not None else None
     video_path = ctx.workdir / "video.mp4"
     written = 0
     with VideoWriter(video_path, width, height, fps=FPS, audio=audio_path) as video:
         for frame in frames:
-            video.write(frame if paste is None else paste(frame))
+            if paste is None:
+                video.write(frame)
+            elif head is not None:
+                video.write(paste(frame, head[written], renderer.last_pivot))
+            else:
+                video.write(paste(frame))
             written += 1
             if written % PROGRESS_EVERY == 0:
                 ctx.progress(min(0.99, before + (1 - before) * written / max(1, expected)), f"frame {written}/{expected}")
