@@ -141,13 +141,10 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, name: str, limit: int) -> None:
     """A schedule's settings and its recent runs with the jobs they created."""
-    from factory.schedules import get_schedule, runs_of
+    from factory.schedules import runs_of
 
     with _open_service(ctx) as service:
-        try:
-            found = get_schedule(service.jobs, name)
-        except KeyError as exc:
-            raise click.ClickException(exc.args[0]) from None
+        found = _find(service, name)
         runs = runs_of(service.jobs, found.id, limit)
     click.echo(json.dumps(found.model_dump(mode="json"), indent=2, ensure_ascii=False))
     for run in runs:
@@ -155,6 +152,16 @@ def show(ctx: click.Context, name: str, limit: int) -> None:
         click.echo(f"run {run.id} {run.trigger:<6} {run.started_at:%Y-%m-%d %H:%M} {run.status}: {what}")
         for problem in run.problems:
             click.echo(f"    not made: {problem}")
+
+
+def _find(service, name: str):
+    """The schedule called ``name``, or a ClickException that says there is none."""
+    from factory.schedules import get_schedule
+
+    try:
+        return get_schedule(service.jobs, name)
+    except KeyError as exc:
+        raise click.ClickException(exc.args[0]) from None
 
 
 def _change_command(name: str, help_text: str, change) -> None:
@@ -167,7 +174,7 @@ def _change_command(name: str, help_text: str, change) -> None:
                 result = change(service.jobs, schedule_name)
             except KeyError as exc:
                 raise click.ClickException(exc.args[0]) from None
-        click.echo(f"schedule {result.name}: {name}d" if name != "remove" else f"schedule {result.name}: removed")
+        click.echo(f"schedule {result.name}: {name}d")
 
 
 def _pause(store, name):
@@ -200,13 +207,9 @@ _change_command("remove", "Delete the schedule and its run history (its videos s
 def run_now(ctx: click.Context, name: str, wait: bool) -> None:
     """Run the schedule once now (items already made are skipped)."""
     from factory.scheduler import Scheduler
-    from factory.schedules import get_schedule
 
     with _open_service(ctx) as service:
-        try:
-            found = get_schedule(service.jobs, name)
-        except KeyError as exc:
-            raise click.ClickException(exc.args[0]) from None
+        found = _find(service, name)
         run = Scheduler(service).run_schedule(found, trigger="manual")
         if run.status == "failed":
             raise click.ClickException(f"run {run.id} failed: {run.error}")

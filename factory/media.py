@@ -77,15 +77,7 @@ def decode_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.n
     import av
 
     path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        raise MediaError(f"The audio file {path.name} is missing or empty.")
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, UnicodeDecodeError) as exc:
-        raise MediaError(f"{path.name} is not an audio file we can read ({reason(exc)}).") from None
-    with container:
-        if not container.streams.audio:
-            raise MediaError(f"{path.name} has no audio track.")
+    with open_audio(path) as container:
         stream = container.streams.audio[0]
         rate = sample_rate or stream.codec_context.sample_rate or stream.rate
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
@@ -248,6 +240,24 @@ class VideoInfo:
     pix_fmt: str
 
 
+def open_audio(path: str | Path):
+    """The PyAV container of ``path`` (use it with ``with``); MediaError with a sentence when the
+    file is missing, empty, unreadable or has no sound."""
+    import av
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise MediaError(f"The audio file {path.name} is missing or empty.")
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise MediaError(f"{path.name} is not an audio file we can read ({reason(exc)}).") from None
+    if not container.streams.audio:
+        container.close()
+        raise MediaError(f"{path.name} has no audio track.")
+    return container
+
+
 def open_video(path: str | Path):
     """The PyAV container of ``path`` (use it with ``with``); MediaError with a sentence when it
     is not a file we can read or has no picture."""
@@ -370,16 +380,8 @@ def decode_audio_on_timeline(
     import av
 
     path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        raise MediaError(f"The audio file {path.name} is missing or empty.")
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, UnicodeDecodeError) as exc:
-        raise MediaError(f"{path.name} is not an audio file we can read ({reason(exc)}).") from None
     pieces: list[tuple[int, np.ndarray]] = []
-    with container:
-        if not container.streams.audio:
-            raise MediaError(f"{path.name} has no audio track.")
+    with open_audio(path) as container:
         stream = container.streams.audio[0]
         rate = sample_rate or stream.codec_context.sample_rate or stream.rate
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
