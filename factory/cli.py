@@ -510,16 +510,13 @@ def outbox() -> None:
 @click.pass_context
 def outbox_run(ctx: click.Context, interval: float) -> None:
     """Deliver due messages until stopped (one per machine is plenty; several are safe)."""
-    from factory.outbox import deliver_due
+    from factory.outbox import OutboxDrainer
     from factory.store import JobStore
 
     settings = load_settings(ctx)
-    store = JobStore(settings.resolved_database_url)
     click.echo("delivering the outbox; Ctrl-C stops", err=True)
     try:
-        while True:
-            if not deliver_due(store, settings):
-                time.sleep(interval)
+        OutboxDrainer(JobStore(settings.resolved_database_url), settings, interval).run()
     except KeyboardInterrupt:
         pass
 

@@ -27,6 +27,14 @@ def _store(ctx: click.Context):
     return JobStore(settings.resolved_database_url)
 
 
+def _read_password(password_file: Path | None) -> str:
+    """The first line of ``password_file``, else asked for twice (never echoed)."""
+    if password_file:
+        lines = password_file.read_text(encoding="utf-8").splitlines()
+        return lines[0] if lines else ""
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
 def _when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
 
@@ -48,16 +56,27 @@ def users_add(ctx: click.Context, username: str, role: str, language: str, passw
     """Add a user. There is no default account: make the first admin with --role admin."""
     from factory.identity import IdentityError, create_user
 
-    if password_file:
-        lines = password_file.read_text(encoding="utf-8").splitlines()
-        password = lines[0] if lines else ""
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = create_user(_store(ctx), username, password, role, language)
+        user = create_user(_store(ctx), username, _read_password(password_file), role, language)
     except IdentityError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"added {user.username} ({user.role})")
+
+
+@users.command("password")
+@click.argument("username")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the new password from this file's first line (else it is asked for).")
+@click.pass_context
+def users_password(ctx: click.Context, username: str, password_file: Path | None) -> None:
+    """Give a user a new password (for one who forgot theirs)."""
+    from factory.identity import IdentityError, set_password
+
+    try:
+        set_password(_store(ctx), username, _read_password(password_file))
+    except IdentityError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{username}: password changed")
 
 
 @users.command("list")

@@ -27,7 +27,7 @@ from sqlalchemy import update
 from sqlmodel import Field, SQLModel, select
 
 from factory.payloads import NARRATION_LANGUAGES as LANGUAGES
-from factory.store import JobStore, utcnow
+from factory.store import JobStore, as_utc, utcnow
 
 ROLES = ("editor", "reviewer", "admin")
 """Lowest first: each role can do everything the ones before it can."""
@@ -202,6 +202,7 @@ def authenticate(store: JobStore, username: str, password: str) -> User | None:
 
 
 def set_password(store: JobStore, username: str, password: str) -> None:
+    """A new password for ``username`` (``factory users password``)."""
     if len(password) < MIN_PASSWORD_CHARS:
         raise IdentityError(f"The password needs at least {MIN_PASSWORD_CHARS} characters.")
     _update_user(store, username, password_hash=_hasher().hash(password))
@@ -258,7 +259,7 @@ def user_for_session(store: JobStore, token: str) -> User | None:
         session = s.get(SessionRow, _sha256(token))
         if session is None:
             return None
-        if _aware(session.expires_at) <= utcnow():
+        if as_utc(session.expires_at) <= utcnow():
             s.delete(session)
             s.commit()
             return None
@@ -270,11 +271,6 @@ def end_session(store: JobStore, token: str) -> None:
     with store.session() as s:
         s.execute(SessionRow.__table__.delete().where(SessionRow.token_hash == _sha256(token)))
         s.commit()
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without a zone; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 # --- API tokens ---------------------------------------------------------------------------------
@@ -310,16 +306,10 @@ def token_for_secret(store: JobStore, secret: str) -> ApiToken | None:
             return None
         now = utcnow()
         # Written at most once a minute: a busy integration should not write on every request.
-        if row.last_used_at is None or now - _aware(row.last_used_at) > timedelta(minutes=1):
+        if row.last_used_at is None or now - as_utc(row.last_used_at) > timedelta(minutes=1):
             row.last_used_at = now
             s.add(row)
             s.commit()
-        return row
-
-
-def get_token(store: JobStore, token_id: str) -> ApiToken | None:
-    with store.session() as s:
-        row = s.get(ApiToken, token_id)
         return row
 
 

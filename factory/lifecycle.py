@@ -34,7 +34,7 @@ from sqlmodel import Session, delete, select
 
 from factory import outbox
 from factory.policy import StagePolicy
-from factory.store import Job, JobStatus, JobStore, RunStatus, StageRun, WorkerBeat, utcnow
+from factory.store import Job, JobStatus, JobStore, RunStatus, StageRun, WorkerBeat, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -397,11 +397,6 @@ def pid_alive(pid: int) -> bool:
 def following_stage(job: Job, stage_name: str) -> str | None:
     index = job.plan.index(stage_name)
     return job.plan[index + 1] if index + 1 < len(job.plan) else None
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite gives naive datetimes (stored as UTC), PostgreSQL aware ones: compare in UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def merged_values(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

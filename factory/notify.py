@@ -72,14 +72,12 @@ def _maybe_enqueue(session: Any, group: str, just_stopped: Job | None = None) ->
     if details is None:
         return False
     heading, recipient, language, problems = details
-    statuses = dict(session.exec(select(Job.id, Job.status).where(Job.batch == group)).all())
-    if just_stopped is not None:  # the job being changed, as it is now (maybe not flushed yet)
-        statuses[just_stopped.id] = just_stopped.status
-    if any(status not in JobStatus.FINAL for status in statuses.values()) or not (statuses or problems):
-        return False
+    # the job being changed is taken as it is now (maybe not flushed yet)
     jobs = [just_stopped if just_stopped is not None and j.id == just_stopped.id else j
             for j in session.exec(select(Job).where(Job.batch == group))]
-    rows = [_job_line(session, j) for j in sorted(jobs, key=lambda j: j.created_at)]
+    if any(j.status not in JobStatus.FINAL for j in jobs) or not (jobs or problems):
+        return False
+    rows = [_job_line(j) for j in sorted(jobs, key=lambda j: j.created_at)]
     subject = _subject(heading, jobs, language)
     return _enqueue(session, group, recipient, subject, _body(heading, rows, problems, language)) is not None
 
@@ -109,10 +107,8 @@ def _run_heading(schedule: Any, run: Any) -> str:
     return f"Schedule {schedule.name}, run {run.id} ({run.started_at:%Y-%m-%d %H:%M} UTC)"
 
 
-def _job_line(session: Any, job: Job) -> str:
-    from factory.targets import Publication
-
-    urls = [p.url for p in session.exec(select(Publication).where(Publication.job_id == job.id))]
+def _job_line(job: Job) -> str:
+    urls = list(job.values.get("published_to", {}).values())
     title = (job.values.get("narration") or {}).get("title") or (job.values.get("writer_request") or {}).get("topic") or ""
     where = urls[0] if urls else job.values.get("published_url") or ""
     detail = where if job.status == JobStatus.PUBLISHED else (job.error or "")

@@ -37,7 +37,7 @@ from sqlalchemy import Column, JSON, or_, update
 from sqlmodel import Field, Session, SQLModel, select
 
 from factory.settings import Settings
-from factory.store import Job, JobStatus, JobStore, utcnow
+from factory.store import Job, JobStatus, JobStore, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,6 @@ JOB_EVENT_LISTENERS: list[str] = [
 ]
 """"module:function"s called as ``listener(session, job, event)`` inside the transaction that
 makes a job event; they may only read rows and ``enqueue``."""
-
-JOB_EVENTS = ("published", "needs_review", "failed", "cancelled")
 
 RETRY_DELAYS = (10, 30, 120, 600, 1800, 3600)
 """Seconds before the 1st, 2nd, ... retry; then every hour until the message gives up."""
@@ -141,8 +139,9 @@ def enqueue(session: Session, kind: str, destination: str, payload: dict[str, An
 
 
 def job_event(session: Session, job: Job, event: str) -> None:
-    """A job reached ``event`` (one of JOB_EVENTS): queue its webhook, when it has somewhere to
-    go, and let the listeners (publishing targets, notifications) queue theirs. Called by
+    """A job was published, held for review, failed or cancelled (``event``): queue its webhook,
+    when it has somewhere to go, and let the listeners (publishing targets, notifications) queue
+    theirs. Called by
     ``factory.lifecycle`` inside the transaction that changed the job."""
     url, secret_ref = job.callback_url, f"token:{job.token_id}" if job.token_id else None
     if not url and job.token_id:
@@ -171,12 +170,10 @@ def job_event_body(job: Job, event: str) -> dict[str, Any]:
 
 
 def _token_webhook_url(session: Session, token_id: str) -> str | None:
-    try:
-        from factory.identity import ApiToken
-    except ImportError:
-        return None
+    from factory.identity import ApiToken
+
     token = session.get(ApiToken, token_id)
-    return getattr(token, "webhook_url", None) if token is not None else None
+    return token.webhook_url if token is not None else None
 
 
 # --- delivering -------------------------------------------------------------------------------
@@ -233,7 +230,7 @@ def _deliver_one(store: JobStore, context: DeliveryContext, message: OutboxMessa
             row.status, row.delivered_at, row.last_error = OutboxStatus.DELIVERED, utcnow(), None
         else:
             row.last_error = note
-            give_up_at = _as_utc(row.created_at) + timedelta(hours=context.settings.outbox_give_up_hours)
+            give_up_at = as_utc(row.created_at) + timedelta(hours=context.settings.outbox_give_up_hours)
             next_try = utcnow() + timedelta(seconds=retry_delay(row.attempts))
             if not retry or next_try > give_up_at:
                 row.status = OutboxStatus.DEAD
@@ -253,16 +250,15 @@ def deliveries(store: JobStore, job_id: str) -> list[dict[str, Any]]:
     with store.session() as session:
         messages = list(session.exec(select(OutboxMessage).where(OutboxMessage.job_id == job_id)
                                      .order_by(OutboxMessage.created_at)))
-        log_rows = []
-        for message in messages:
-            attempts = list(session.exec(select(OutboxAttempt).where(OutboxAttempt.message_id == message.id)
-                                         .order_by(OutboxAttempt.id)))
-            log_rows.append({
-                "event_id": message.id, "kind": message.kind, "destination": message.destination,
-                "event": message.payload.get("event"), "status": message.status,
-                "attempts": [{"at": a.attempted_at.isoformat(), "ok": a.ok, "note": a.note} for a in attempts],
-            })
-        return log_rows
+        attempts: dict[str, list[OutboxAttempt]] = {m.id: [] for m in messages}
+        for attempt in session.exec(select(OutboxAttempt).where(OutboxAttempt.message_id.in_(list(attempts)))
+                                    .order_by(OutboxAttempt.id)):
+            attempts[attempt.message_id].append(attempt)
+    return [{
+        "event_id": m.id, "kind": m.kind, "destination": m.destination,
+        "event": m.payload.get("event"), "status": m.status,
+        "attempts": [{"at": a.attempted_at.isoformat(), "ok": a.ok, "note": a.note} for a in attempts[m.id]],
+    } for m in messages]
 
 
 class OutboxDrainer:
@@ -277,6 +273,10 @@ class OutboxDrainer:
     def start(self) -> OutboxDrainer:
         self._thread.start()
         return self
+
+    def run(self) -> None:
+        """Deliver in this thread until ``stop`` (``factory outbox run``)."""
+        self._loop()
 
     def stop(self) -> None:
         self._stop.set()
@@ -366,12 +366,6 @@ def deliver_webhook(message: OutboxMessage, context: DeliveryContext) -> str:
 def _load(path: str) -> Callable[..., Any]:
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    from factory.lifecycle import as_utc
-
-    return as_utc(moment)
 
 
 def event_for_status(status: str) -> str | None:

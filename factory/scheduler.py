@@ -34,7 +34,7 @@ from sqlmodel import select
 
 from factory.schedules import Schedule, ScheduleItem, ScheduleRun, next_fire, retry_delay
 from factory.sources import SourceError, SourceItem, SourceSpec, read_source
-from factory.store import utcnow
+from factory.store import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Scheduler:
                 Schedule.paused == False,  # noqa: E712 (SQL, not Python truth)
                 or_(Schedule.next_run_at <= now, Schedule.retry_at <= now))))
         for schedule in due:
-            trigger = "cron" if _utc(schedule.next_run_at) <= now else "retry"
+            trigger = "cron" if as_utc(schedule.next_run_at) <= now else "retry"
             try:
                 run = self.run_schedule(schedule, trigger=trigger, now=now, claim=True)
             except Exception:  # one schedule's bug must not stop the others; it is logged with its name
@@ -126,7 +126,7 @@ class Scheduler:
         time with a conditional UPDATE: only the scheduler whose UPDATE found the version it
         read gets the run; the others get None."""
         if claim:
-            next_run = _utc(schedule.next_run_at)
+            next_run = as_utc(schedule.next_run_at)
             if next_run <= now:
                 next_run = next_fire(schedule.cron, schedule.timezone, now)
             result = session.exec(
@@ -149,7 +149,7 @@ class Scheduler:
             rows = session.exec(select(ScheduleItem.item_key, ScheduleItem.job_id, ScheduleItem.error,
                                        ScheduleItem.claimed_at).where(ScheduleItem.schedule_id == schedule.id))
             taken = {key for key, job_id, error, claimed in rows
-                     if job_id or error or _utc(claimed) > now - STALE_CLAIM}
+                     if job_id or error or as_utc(claimed) > now - STALE_CLAIM}
         seen: set[str] = set()
         fresh = []
         for item in items:
@@ -204,7 +204,7 @@ class Scheduler:
                 row.failures += 1
                 row.last_error = error
                 retry = run.started_at + retry_delay(row.failures)
-                row.retry_at = retry if retry < _utc(row.next_run_at) else None  # the cron comes first anyway
+                row.retry_at = retry if retry < as_utc(row.next_run_at) else None  # the cron comes first anyway
             else:
                 row.failures, row.last_error, row.retry_at = 0, None, None
             session.add(row)
@@ -295,10 +295,3 @@ def _item_image(schedule: Schedule, item: SourceItem, service: Any) -> Path:
     if avatar is not None:
         return Path(service.artifacts.fetch(avatar.image))
     return Path(schedule.avatar).expanduser()
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite gives naive datetimes back; they were stored in UTC."""
-    from datetime import timezone
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -29,6 +29,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """SQLite gives naive datetimes (stored as UTC), PostgreSQL aware ones: compare in UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
 class JobStatus:
     """A job's states; ``factory.lifecycle`` holds every allowed change between them."""
 

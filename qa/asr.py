@@ -66,7 +66,9 @@ class AsrOptions:
     retry_beam_size: int | None = 5  # decode again with this beam when ...
     retry_unheard_seconds: float = 1.0  # ... speech goes on this long after the last word heard
     vad_filter: bool = False  # TTS output has no long noise stretches; VAD would only cost time
-    cpu_threads: int = 0  # 0: CTranslate2 picks (all cores)
+    cpu_threads: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
+    """One core is left for the work beside it (QA scans frames while Whisper runs). Every caller
+    shares this default, so a process loads the model once."""
 
 
 def _package_data(package: str) -> Path:

@@ -192,14 +192,11 @@ def _timed_transcript(video: str | Path, language: str | None, settings: Setting
     """(Whisper's transcript, seconds it took). Whisper runs beside the frame scan, which keeps
     one core busy: it gets the others (one on a 2-core machine). More threads than free cores
     would make its threads wait for each other, spinning, and cost CPU for nothing."""
-    import os
 
-    from qa.asr import AsrOptions
     from qa.asr import transcribe as run_asr
 
     t = time.perf_counter()
-    options = AsrOptions(cpu_threads=max(1, (os.cpu_count() or 2) - 1))
-    return run_asr(video, language=language, settings=settings, options=options), time.perf_counter() - t
+    return run_asr(video, language=language, settings=settings), time.perf_counter() - t
 
 
 def _guess_language(script: str | None) -> str | None:

@@ -11,6 +11,7 @@ moves the whole picture with it: head and hair fully, shoulders partly, the back
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -157,7 +158,13 @@ class PasteBack:
 
         self._origin = (x0, y0)
         self._crop_size = transform.size
-        self._follow = body_weight(out_w, out_h, x0, y0, side)
+
+    @functools.cached_property
+    def _follow(self) -> BodyWeight:
+        """The maps that move hair and shoulders with the head: built on the first moving frame
+        (a renderer that moves the head inside the crop never needs them)."""
+        (x0, y0), side = self._origin, self._side
+        return body_weight(self.width, self.height, x0, y0, side)
 
     def __call__(self, crop_frame: np.ndarray, head: np.ndarray | None = None,
                  pivot: tuple[float, float] | None = None) -> np.ndarray:
