@@ -124,6 +124,17 @@ def unet_variants(size: int, profile: bool, budget_s: float, names: list[str]) -
 
         inductor_config.coordinate_descent_tuning = True   # tunes the generated norm/pointwise kernels
 
+    def autotune_gemm():
+        import torch._inductor.config as inductor_config
+
+        # Triton GEMM templates compete with cuBLAS, and a winning template takes the bias / residual
+        # add into its epilogue: at level 0 (K = 320) the products are memory-bound
+        inductor_config.max_autotune_gemm = True
+        inductor_config.max_autotune_gemm_backends = "ATEN,TRITON"
+
+    def cudnn_benchmark():
+        torch.backends.cudnn.benchmark = True    # time cuDNN's convolution algorithms per shape
+
     known = {
         "baseline": ("baseline (compiled, cuDNN attention, fused QKV)", lambda: None),
         "channels-last": ("+ channels-last + memory-efficient temporal attention",
@@ -132,6 +143,8 @@ def unet_variants(size: int, profile: bool, budget_s: float, names: list[str]) -
         "geglu-all": ("+ fused GEGLU everywhere", lambda: use_fused_geglu(unet)),
         "group-norm": ("+ GroupNorm by channel statistics", lambda: use_channel_stats_group_norm(unet)),
         "audio-attention": ("+ fused audio attention", lambda: use_fused_audio_attention(unet)),
+        "cudnn-benchmark": ("+ cuDNN convolution algorithms timed per shape", cudnn_benchmark),
+        "autotune-gemm": ("+ inductor GEMM autotuning (Triton templates with fused epilogues)", autotune_gemm),
         # slow: did not finish compiling within 10 minutes on an H100
         "coordinate-descent": ("+ inductor coordinate-descent tuning", coordinate_descent),
     }
@@ -209,7 +222,8 @@ def main() -> None:
     ap.add_argument("--variants", default="baseline,channels-last,geglu-l0,group-norm,audio-attention",
                     help="comma-separated, each applied on top of the ones before it (a+b: both, then one "
                          "measurement): baseline, channels-last, "
-                         "geglu-l0, geglu-all, group-norm, audio-attention, coordinate-descent")
+                         "geglu-l0, geglu-all, group-norm, audio-attention, cudnn-benchmark, autotune-gemm, "
+                         "coordinate-descent")
     ap.add_argument("--skip-geglu", action="store_true")
     ap.add_argument("--skip-group-norm", action="store_true")
     ap.add_argument("--attention", action="store_true", help="also time SDPA kernels on the UNet's attention shapes")

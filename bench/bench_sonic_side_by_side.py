@@ -25,13 +25,15 @@ noise): the distances of different videos, for scale.
 memory of the loop does not depend on the step count), every frame streamed into a video encoder
 as it is made, and prints both peaks of GPU memory and the host memory's growth.
 `--jobs N` renders N 10-s clips back to back in one process (weights loaded once, as a worker)
-into the encoder, and prints the time the card waits between two jobs and the videos per hour.
+into the render stage's MP4 writer, and prints the time the card waits between two jobs and the
+videos per hour; then N more with the writer fed from the render's own thread (`buffer_frames=0`).
 
 `--frames-dir` keeps each flow's frames (.npy) so that a later run on the same machine compares
 against them; `--budget` skips the sections that would not finish in that many seconds.
 
-On the device machine (its image has torch, transformers and einops, not diffusers): carry a
-diffusers 0.42.1 wheel (and importlib_metadata) and the official checkout as ignored paths, install
+On the device machine (its image has torch, transformers and einops, not diffusers): carry
+wheels of diffusers 0.42.1 and importlib_metadata (and, for `--long-seconds` and `--jobs`,
+ffmpeg-python, future and imageio-ffmpeg) and the official checkout as ignored paths, install
 the wheels with `pip install --no-deps --no-index`, run with PYTHONPATH set to the repository. One
 10-minute call holds the 512-px set (both flows, --control, --long-seconds 300, --jobs 2); at
 1024 px the two flows need a call each (`--flows official`, then `--flows ours` with the same
@@ -43,8 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -240,7 +240,7 @@ def our_flow(renderer, portrait, box, samples, steps, noise=None, sink=None) -> 
             rss_peak = max(rss_peak, resident_bytes())
     t1 = time.perf_counter()
     return frames, {"total_s": t1 - t0, "seconds_to_first_frame": first, "peak_gib": renderer.last_peak_memory_gib,
-                    "host_rss_peak_gib": rss_peak / 2**30, "end": t1}
+                    "host_rss_peak_gib": rss_peak / 2**30, "frames": i + 1, "end": t1}
 
 
 def resident_bytes() -> int:
@@ -249,37 +249,12 @@ def resident_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-class Encoder:
-    """Frames into an MP4 as they come: ffmpeg's libx264 through a pipe when an ffmpeg is on the
-    PATH (as factory.media.VideoWriter does), else OpenCV's in-process MPEG-4 writer."""
+def encoder(path: str, width: int, height: int, buffer_frames: int | None = None):
+    """The render stage's MP4 writer (factory.media.VideoWriter: libx264 through a pipe, fed from
+    a thread unless buffer_frames is 0)."""
+    from factory.media import VideoWriter
 
-    def __init__(self, path: str, width: int, height: int, fps: int = 25):
-        self.kind = "ffmpeg libx264 veryfast" if shutil.which("ffmpeg") else "opencv mp4v"
-        if shutil.which("ffmpeg"):
-            self._proc = subprocess.Popen(
-                ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-                 "-r", str(fps), "-i", "pipe:", "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast",
-                 "-crf", "18", path], stdin=subprocess.PIPE)
-            self._cv = None
-        else:
-            import cv2
-
-            self._cv = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        self.frames = 0
-
-    def write(self, frame: np.ndarray) -> None:
-        if self._cv is None:
-            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-        else:
-            self._cv.write(frame[:, :, ::-1])
-        self.frames += 1
-
-    def close(self) -> None:
-        if self._cv is None:
-            self._proc.stdin.close()
-            self._proc.wait()
-        else:
-            self._cv.release()
+    return VideoWriter(path, width, height, buffer_frames=buffer_frames)
 
 
 # ------------------------------------------------------------------ main
@@ -404,24 +379,27 @@ def main() -> None:
             long = {}
             for seconds in (args.seconds, args.long_seconds):
                 reset_peak(dev)
-                encoder = Encoder(f"/tmp/sonic-long-{int(seconds)}.mp4", size, size)
-                _, timing = our_flow(renderer, portrait, box, test_audio(seconds, seed=1), 1, sink=encoder)
-                encoder.close()
+                sink = encoder(f"/tmp/sonic-long-{int(seconds)}.mp4", size, size)
+                _, timing = our_flow(renderer, portrait, box, test_audio(seconds, seed=1), 1, sink=sink)
+                sink.close()
                 timing.pop("end")
-                long[f"{seconds:g}s"] = {**timing, "frames_encoded": encoder.frames, "encoder": encoder.kind}
+                long[f"{seconds:g}s"] = timing
                 print(f"{seconds:g} s at 1 step:", long[f"{seconds:g}s"], flush=True)
             result["long"] = long
             save()
 
-        if args.jobs and left() > clip_s * (args.jobs + 0.5):
-            result["jobs"] = back_to_back(renderer, portrait, box, args)
-            save()
+        # the writer as the render stage uses it (fed from a thread), then writing in the render's
+        # own thread, as the stage did before
+        for label, buffer_frames in (("jobs", None), ("jobs_unbuffered_writer", 0)):
+            if args.jobs and left() > clip_s * (args.jobs + 0.5):
+                result[label] = back_to_back(renderer, portrait, box, args, buffer_frames)
+                save()
     result["wall_s"] = time.perf_counter() - started
     save()
     print(json.dumps(result, indent=1, default=str), flush=True)
 
 
-def back_to_back(renderer, portrait, box, args) -> dict:
+def back_to_back(renderer, portrait, box, args, buffer_frames: int | None = None) -> dict:
     """N clips in a row into the encoder. The gap is from one job's last frame (its GPU work done)
     to the next job's CLIP image encoder call (its first network; before it only the portrait's
     upload): the card has nothing queued in between."""
@@ -433,14 +411,14 @@ def back_to_back(renderer, portrait, box, args) -> dict:
         for job in range(args.jobs):
             t0 = time.perf_counter()
             samples = test_audio(args.seconds, seed=10 + job)        # each job its own audio
-            encoder = Encoder(f"/tmp/sonic-job-{job}.mp4", portrait.shape[1], portrait.shape[0])
+            sink = encoder(f"/tmp/sonic-job-{job}.mp4", portrait.shape[1], portrait.shape[0], buffer_frames)
             first_gpu.clear()
-            frames, timing = our_flow(renderer, portrait, box, samples, args.steps, sink=encoder)
+            frames, timing = our_flow(renderer, portrait, box, samples, args.steps, sink=sink)
             last_frame = timing.pop("end")
-            encoder.close()
+            sink.close()
             t1 = time.perf_counter()
             row = {"job_s": t1 - t0, "render_s": timing["total_s"], "encoder_close_s": t1 - last_frame,
-                   "peak_gib": timing["peak_gib"], "encoder": encoder.kind}
+                   "peak_gib": timing["peak_gib"], "buffer_frames": buffer_frames}
             if previous_end is not None and first_gpu:
                 row["card_idle_before_s"] = first_gpu[0] - previous_end
             jobs.append(row)

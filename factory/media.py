@@ -168,7 +168,14 @@ class VideoWriter:
         with VideoWriter("out.mp4", 512, 512, audio="speech.wav") as video:
             for frame in frames:
                 video.write(frame)
+
+    `write` hands the frame to a thread that feeds the encoder, so the caller goes on making the
+    next frames (a GPU decoding the next chunk) while ffmpeg encodes; a pipe write would block it
+    for as long as the encoder lags. At most `buffer_frames` frames wait in between (default:
+    about 256 MB of them); `buffer_frames=0` writes in the caller's thread.
     """
+
+    BUFFER_BYTES = 256 * 2**20
 
     def __init__(
         self,
@@ -179,6 +186,7 @@ class VideoWriter:
         audio: str | Path | None = None,
         crf: int = 18,
         preset: str = "veryfast",
+        buffer_frames: int | None = None,
     ):
         import ffmpeg
 
@@ -204,17 +212,35 @@ class VideoWriter:
             **audio_args,
         ).overwrite_output().global_args("-loglevel", "error")
         self._proc = out.run_async(cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True)
+        if buffer_frames is None:
+            buffer_frames = max(2, self.BUFFER_BYTES // (width * height * 3))
+        self._feeder = _PipeFeeder(self._proc.stdin, buffer_frames) if buffer_frames > 0 else None
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != self._shape or frame.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 {self._shape}, got {frame.dtype} {frame.shape}")
-        self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        data = np.ascontiguousarray(frame).tobytes()     # a copy: the caller may reuse its array
+        try:
+            if self._feeder is not None:
+                self._feeder.put(data)
+            else:
+                self._proc.stdin.write(data)
+        except BrokenPipeError:
+            raise RuntimeError(f"ffmpeg stopped encoding {self.path.name}: {self._error_text()}") from None
 
     def close(self) -> None:
-        self._proc.stdin.close()
-        err = self._proc.stderr.read().decode(errors="replace")
+        try:
+            if self._feeder is not None:
+                self._feeder.finish()
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass        # ffmpeg exited early: its exit status and message below say why
+        err = self._error_text()
         if self._proc.wait() != 0:
-            raise RuntimeError(f"ffmpeg failed to encode {self.path.name}: {err.strip()}")
+            raise RuntimeError(f"ffmpeg failed to encode {self.path.name}: {err}")
+
+    def _error_text(self) -> str:
+        return self._proc.stderr.read().decode(errors="replace").strip()    # all of it: ffmpeg has exited
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -224,7 +250,51 @@ class VideoWriter:
             self.close()
         else:
             self._proc.kill()
+            if self._feeder is not None:
+                self._feeder.abandon()
             self._proc.wait()
+
+
+class _PipeFeeder:
+    """Writes byte strings to a pipe from a thread of its own, at most `capacity` waiting.
+    An error in the thread (the reader died) is raised by the next `put` or by `finish`."""
+
+    _DONE = None
+
+    def __init__(self, pipe, capacity: int):
+        import queue
+        import threading
+
+        self._pipe = pipe
+        self._waiting: queue.Queue = queue.Queue(maxsize=capacity)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="video-encoder-feed", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._waiting.get()) is not self._DONE:
+            if self._error is None:
+                try:
+                    self._pipe.write(data)
+                except BaseException as error:      # keep taking items, so `put` never blocks for ever
+                    self._error = error
+
+    def put(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._waiting.put(data)
+
+    def finish(self) -> None:
+        """Wait until every frame put so far is in the pipe."""
+        self._waiting.put(self._DONE)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """Stop the thread after the encoder was killed (the frames still waiting are dropped)."""
+        self._waiting.put(self._DONE)
+        self._thread.join()
 
 
 @dataclass
@@ -377,14 +447,42 @@ def decode_audio_on_timeline(
     ``StreamTimes.audio_end``) the encoder's padding after it is cut. Mono float32 in [-1, 1];
     ``sample_rate=None`` keeps the file's own rate. Errors as ``decode_audio``.
     """
+    sound = decode_sound(path, origin, sample_rate=sample_rate, end=end)
+    return sound.samples, sound.rate
+
+
+@dataclass
+class DecodedSound:
+    """One decode of a sound track, in the forms its readers need."""
+
+    samples: np.ndarray
+    """On the timeline (``decode_audio_on_timeline``): sample ``i`` sounds at ``origin + i / rate``."""
+    rate: int
+    track: np.ndarray | None = None
+    """The whole track from its first sample, mono at ``track_rate``, as ``decode_audio(path,
+    track_rate)`` returns it (e.g. 16 kHz for speech recognition); None unless asked for."""
+    track_rate: int | None = None
+
+
+def decode_sound(
+    path: str | Path,
+    origin: float,
+    sample_rate: int | None = None,
+    end: float | None = None,
+    track_rate: int | None = None,
+) -> DecodedSound:
+    """``decode_audio_on_timeline`` and, with ``track_rate``, ``decode_audio(path, track_rate)``
+    from a single decode of the track (each decoded block goes to both resamplers)."""
     import av
 
     path = Path(path)
     pieces: list[tuple[int, np.ndarray]] = []
+    track: list[np.ndarray] = []
     with open_audio(path) as container:
         stream = container.streams.audio[0]
         rate = sample_rate or stream.codec_context.sample_rate or stream.rate
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        track_resampler = av.AudioResampler(format="flt", layout="mono", rate=track_rate) if track_rate else None
         cursor = None  # where the next resampled sample goes, in samples from origin
         jump = max(1, rate // 500)  # presentation times further than 2 ms from the cursor are a jump
         try:
@@ -394,6 +492,8 @@ def decode_audio_on_timeline(
                     if cursor is None or abs(at - cursor) > jump:
                         cursor = at
                 cursor = cursor or 0
+                if track_resampler is not None:
+                    track.extend(out.to_ndarray().reshape(-1) for out in track_resampler.resample(frame))
                 for out in resampler.resample(frame):
                     chunk = out.to_ndarray().reshape(-1)
                     pieces.append((cursor, chunk))
@@ -402,6 +502,8 @@ def decode_audio_on_timeline(
                 chunk = out.to_ndarray().reshape(-1)
                 pieces.append((cursor or 0, chunk))
                 cursor = (cursor or 0) + chunk.size
+            if track_resampler is not None:
+                track.extend(out.to_ndarray().reshape(-1) for out in track_resampler.resample(None))
         except av.FFmpegError as exc:
             if not pieces:
                 raise MediaError(f"The audio file {path.name} is damaged ({reason(exc)}).") from None
@@ -420,4 +522,6 @@ def decode_audio_on_timeline(
         lo, hi = max(at, 0), min(at + chunk.size, samples.size)
         if lo < hi:
             samples[lo:hi] = chunk[lo - at : hi - at]
-    return _finite(samples), int(rate)  # NaN/inf samples play as silence, as in decode_audio
+    # NaN/inf samples play as silence, as in decode_audio
+    whole = _finite(np.concatenate(track).astype(np.float32)) if track else None
+    return DecodedSound(_finite(samples), int(rate), whole, track_rate if whole is not None else None)
