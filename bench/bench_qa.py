@@ -8,7 +8,9 @@ about 30 s, the length of a typical job) and renders it with the warped-portrait
 (``qa.synthetic_clips``) at --size px (``bench/_clips.py``, shared with ``bench_qa_syncnet.py``).
 The first ``check_video`` call also loads Whisper (reported apart as the cold run); the warm
 runs are what a worker sees per job. CPU time is the whole process's (every thread), so work
-done in parallel counts in full.
+done in parallel counts in full. Then each part runs alone, so its CPU time is its own: the
+container facts, the one decode of the sound, the frame scan (with, apart, the bare picture
+decode it contains) and Whisper.
 """
 
 from __future__ import annotations
@@ -68,6 +70,33 @@ def main() -> None:
             f"wall {wall:.2f} s = {wall / info.video_seconds:.3f} ({parts}); passed={report.passed} "
             f"offset={report.lipsync['offset_frames']:+d} z={report.lipsync['z']:.1f}"
         )
+    print_parts(video, info.video_seconds, settings, args.language or None, args.runs)
+
+
+def print_parts(video: Path, seconds: float, settings, language: str | None, runs: int) -> None:
+    """CPU and wall seconds of each part of the check run alone (best of ``runs``)."""
+    from factory.media import probe_video, read_video_frames, stream_times
+    from qa.asr import SAMPLE_RATE, transcribe_samples
+    from qa.frames import scan_video
+    from qa.lipsync import sound_as_played
+
+    sound = sound_as_played(video, track_rate=SAMPLE_RATE)
+    parts = {
+        "container facts (probe, stream times)": lambda: (probe_video(video), stream_times(video)),
+        "sound, one decode (timeline + 16 kHz)": lambda: sound_as_played(video, track_rate=SAMPLE_RATE),
+        "frame scan (decode, face mesh, picture)": lambda: scan_video(video),
+        "  of which the picture decode alone": lambda: sum(1 for _ in read_video_frames(video, threaded=True)),
+        "Whisper (transcribe the decoded sound)": lambda: transcribe_samples(sound.track, language=language, settings=settings),
+    }
+    print("each part alone, best of", runs)
+    for name, part in parts.items():
+        best_cpu = best_wall = float("inf")
+        for _ in range(max(runs, 1)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            part()
+            best_cpu = min(best_cpu, time.process_time() - cpu)
+            best_wall = min(best_wall, time.perf_counter() - wall)
+        print(f"  {name:42s} CPU {best_cpu:5.2f} s = {best_cpu / seconds:.3f} s per s of video; wall {best_wall:5.2f} s")
 
 
 if __name__ == "__main__":

@@ -171,6 +171,10 @@ def load_model(settings: Settings | None = None, options: AsrOptions | None = No
         return _models[key]
 
 
+SAMPLE_RATE = 16000
+"""The rate Whisper listens at."""
+
+
 def transcribe(
     path: str | Path,
     language: str | None = None,
@@ -178,15 +182,25 @@ def transcribe(
     options: AsrOptions | None = None,
 ) -> Transcript:
     """Transcribe an audio file or the sound of a video. ``language=None`` lets Whisper detect it."""
+    # Decode through factory.media (any container, mono float32) at Whisper's 16 kHz.
+    samples, _ = decode_audio(path, sample_rate=SAMPLE_RATE)
+    return transcribe_samples(samples, language, settings, options)
+
+
+def transcribe_samples(
+    samples: np.ndarray,
+    language: str | None = None,
+    settings: Settings | None = None,
+    options: AsrOptions | None = None,
+) -> Transcript:
+    """Transcribe mono float32 samples at ``SAMPLE_RATE`` (word times count from ``samples[0]``)."""
     options = options or AsrOptions()
     model = load_model(settings, options)
-    # Decode through factory.media (any container, mono float32) at Whisper's 16 kHz.
-    samples, rate = decode_audio(path, sample_rate=16000)
     transcript = _decode(model, samples, language, options.beam_size, options)
     # Greedy decoding now and then ends the text at a phrase that ends many videos ("Thank you
     # for watching.") while the narration goes on; a beam search hears the rest.
     retry_beam = options.retry_beam_size or 0
-    if retry_beam > options.beam_size and uncovered_speech_seconds(transcript, samples, rate) > options.retry_unheard_seconds:
+    if retry_beam > options.beam_size and uncovered_speech_seconds(transcript, samples, SAMPLE_RATE) > options.retry_unheard_seconds:
         retry = _decode(model, samples, language, retry_beam, options)
         if retry.words and (not transcript.words or retry.words[-1].end > transcript.words[-1].end):
             transcript = retry

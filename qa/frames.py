@@ -89,8 +89,8 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
                 grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
                 # Brightness on a small grey thumbnail of the whole frame: enough detail, a fraction of the cost.
                 whole = grey if view is None else cv2.cvtColor(_shrink(rgb, options.landmark_max_side), cv2.COLOR_RGB2GRAY)
-                thumb = cv2.resize(whole, (options.thumbnail_side, options.thumbnail_side), interpolation=cv2.INTER_AREA).astype(np.int16)
-                luma_p99.append(float(np.percentile(thumb, 99)))
+                thumb = cv2.resize(whole, (options.thumbnail_side, options.thumbnail_side), interpolation=cv2.INTER_AREA)
+                luma_p99.append(percentile_u8(thumb, 99))
                 # Change is measured on the face when there is one: a talking head moves only a
                 # few hundred pixels around the mouth, invisible in a whole-frame thumbnail.
                 if face_box is None and points is not None:
@@ -99,7 +99,7 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
                 if previous is None or previous.shape != region.shape:
                     change.append(np.inf)
                 else:
-                    change.append(float(np.percentile(np.abs(region - previous), 99)))
+                    change.append(percentile_u8(cv2.absdiff(region, previous), 99))
                 previous = region
                 if progress is not None and index % 50 == 0:
                     progress(index)
@@ -153,8 +153,24 @@ def _face_box(points: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int
 
 
 def _patch(grey: np.ndarray, box: tuple[int, int, int, int], side: int = 64) -> np.ndarray:
-    """The box resized to side×side, as int16 for differences."""
+    """The box resized to side×side."""
     import cv2
 
     x0, y0, x1, y1 = box
-    return cv2.resize(grey[y0:y1, x0:x1], (side, side), interpolation=cv2.INTER_AREA).astype(np.int16)
+    return cv2.resize(grey[y0:y1, x0:x1], (side, side), interpolation=cv2.INTER_AREA)
+
+
+def percentile_u8(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) of a uint8 array, from its histogram:
+    the same number, in a fraction of the time, which counts when it runs twice per frame."""
+    n = values.size
+    cumulative = np.cumsum(np.bincount(values.ravel(), minlength=256))
+    position = (n - 1) * (q / 100)
+    below = int(np.floor(position))
+    # The values at sorted positions `below` and `below + 1`: the first grey level whose
+    # cumulative count passes that position.
+    low = float(np.searchsorted(cumulative, below, side="right"))
+    high = float(np.searchsorted(cumulative, min(below + 1, n - 1), side="right"))
+    gamma = position - below
+    # numpy's own interpolation, so the result is the same to the last bit
+    return high - (high - low) * (1 - gamma) if gamma >= 0.5 else low + (high - low) * gamma

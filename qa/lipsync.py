@@ -157,21 +157,51 @@ def score_series(
     )
 
 
+@dataclass
+class Sound:
+    """A video's sound as a player plays it against the picture: ``samples[0]`` plays with the
+    first picture."""
+
+    samples: np.ndarray
+    rate: int
+    delay: float
+    """Seconds from the first picture to the first sound sample (negative: sound first)."""
+    end: float
+    """Seconds from the first picture to the end of the sound."""
+    track: np.ndarray | None = None
+    """The whole track from its own first sample at ``track_rate`` (for speech recognition,
+    whose word times then count from the first sound sample); None unless asked for."""
+    track_rate: int | None = None
+
+
+def sound_as_played(path: str | Path, track_rate: int | None = None) -> Sound:
+    """The sound of the video ``path`` on the picture's timeline (start times and edit lists
+    applied), decoded once; with ``track_rate`` also the whole track at that rate. Raises
+    ``MediaError`` for a file without a picture or a usable sound track."""
+    from factory.media import MediaError, decode_sound, stream_times
+
+    times = stream_times(path)
+    if times.audio_start is None:
+        raise MediaError(f"{Path(path).name} has no audio track.")
+    decoded = decode_sound(path, times.video_start, end=times.audio_end, track_rate=track_rate)
+    # The container's audio end honours the AAC edit list; decoding alone would add the
+    # encoder's padding (up to 1024 samples), which would count as a false mismatch.
+    end = times.audio_end - times.video_start if times.audio_end is not None else decoded.samples.size / decoded.rate
+    return Sound(decoded.samples, decoded.rate, times.audio_delay, end, decoded.track, decoded.track_rate)
+
+
 def speech_energy(path: str | Path, frames: int) -> np.ndarray:
     """Speech energy (dB) per video frame of the sound in ``path`` (a video or an audio file).
 
     A video's sound is read where a player plays it against the picture (its start time in the
     container and its edit list applied), so a sound track that starts late reads as late.
     """
-    from factory.media import MediaError, decode_audio, decode_audio_on_timeline, frame_energy, stream_times
+    from factory.media import MediaError, decode_audio, frame_energy
 
     try:
-        times = stream_times(path)
+        sound = sound_as_played(path)
+        samples, rate = sound.samples, sound.rate
     except MediaError:  # an audio file (no picture) or an unreadable one: decode_audio says which
-        times = None
-    if times is not None and times.audio_start is not None:
-        samples, rate = decode_audio_on_timeline(path, times.video_start, end=times.audio_end)
-    else:
         samples, rate = decode_audio(path)
     return frame_energy(samples, rate, frames)
 

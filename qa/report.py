@@ -5,9 +5,9 @@
     report.to_json("qa.json"); report.save_plot("qa.png")
 
 One decode of the frames (``qa.frames``) feeds the lip-sync score and the picture checks; one
-decode of the sound feeds speech energy; Whisper transcribes the sound once, in a thread while
-the frames are read. The sound is read where a player plays it against the picture (start times
-and edit lists applied, ``factory.media.stream_times``), so a sound track that starts late in the
+decode of the sound (``qa.lipsync.sound_as_played``) feeds the speech energy and Whisper, which
+transcribes it once, in a thread while the frames are read. The sound is read where a player
+plays it against the picture (start times and edit lists applied, ``factory.media.stream_times``), so a sound track that starts late in the
 container reads as late, in the offset, the duration check and the subtitles alike. Thresholds
 come from ``qa.gate.QAThresholds`` (settings ``qa_*``).
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import numpy as np
 from factory.payloads import QASummary
 from factory.settings import Settings
 from qa.av_checks import Check
+from qa.lipsync import Sound, sound_as_played
 
 
 @dataclass
@@ -158,45 +159,32 @@ class QAReport:
         return Path(path)
 
 
-@dataclass
-class _Sound:
-    """The sound track on the picture's timeline: ``samples[0]`` plays with the first picture."""
-
-    samples: np.ndarray
-    rate: int
-    delay: float
-    """Seconds from the first picture to the first sound sample (negative: sound first)."""
-    end: float
-    """Seconds from the first picture to the end of the sound."""
-
-
-def _sound_on_timeline(video: str | Path) -> _Sound | None:
-    """The video's sound as a player plays it against the picture; None when there is no
-    usable sound track (the A/V checks report it)."""
-    from factory.media import MediaError, decode_audio_on_timeline, stream_times
-
-    try:
-        times = stream_times(video)
-        if times.audio_start is None:
-            return None
-        samples, rate = decode_audio_on_timeline(video, times.video_start, end=times.audio_end)
-    except MediaError:
-        return None
-    # The container's audio end honours the AAC edit list; decoding alone would add the
-    # encoder's padding (up to 1024 samples), which would count as a false mismatch.
-    end = times.audio_end - times.video_start if times.audio_end is not None else samples.size / rate
-    return _Sound(samples, rate, times.audio_delay, end)
-
-
-def _timed_transcript(video: str | Path, language: str | None, settings: Settings):
-    """(Whisper's transcript, seconds it took). Whisper runs beside the frame scan, which keeps
-    one core busy: it gets the others (one on a 2-core machine). More threads than free cores
-    would make its threads wait for each other, spinning, and cost CPU for nothing."""
-
-    from qa.asr import transcribe as run_asr
+def _read_sound(video: str | Path, for_whisper: bool) -> tuple[Sound | None, float]:
+    """(The video's sound as played, seconds it took); None when there is no usable sound track
+    (the A/V checks report it). ``for_whisper``: also the whole track at Whisper's rate, from
+    the same decode."""
+    from factory.media import MediaError
+    from qa.asr import SAMPLE_RATE
 
     t = time.perf_counter()
-    return run_asr(video, language=language, settings=settings), time.perf_counter() - t
+    try:
+        sound = sound_as_played(video, track_rate=SAMPLE_RATE if for_whisper else None)
+    except MediaError:
+        sound = None
+    return sound, time.perf_counter() - t
+
+
+def _timed_transcript(sound_job: Future, language: str | None, settings: Settings):
+    """(Whisper's transcript or None, seconds it took). Whisper runs beside the frame scan, which
+    keeps one core busy: it gets the others (one on a 2-core machine). More threads than free
+    cores would make its threads wait for each other, spinning, and cost CPU for nothing."""
+    from qa.asr import transcribe_samples
+
+    sound, _ = sound_job.result()
+    if sound is None or sound.track is None:
+        return None, 0.0
+    t = time.perf_counter()
+    return transcribe_samples(sound.track, language=language, settings=settings), time.perf_counter() - t
 
 
 def _guess_language(script: str | None) -> str | None:
@@ -225,7 +213,7 @@ def check_video(
     ``spoken`` is the text the voice was given (numbers, symbols and dates written out), when
     known: the transcript is scored against it; subtitles still show the script as written.
     """
-    from factory.media import FPS, MediaError, probe_video
+    from factory.media import FPS, probe_video
     from qa.av_checks import run_av_checks
     from qa.frames import scan_video
     from qa.gate import QAThresholds
@@ -239,20 +227,19 @@ def check_video(
     t0 = time.perf_counter()
 
     info = probe_video(video)
-    sound = _sound_on_timeline(video)
-    timings["audio"] = time.perf_counter() - t0
     language = expected.get("language") or _guess_language(script)
 
-    # Whisper needs only the sound and the picture scan only the frames: Whisper runs in a
-    # thread while the frames are read (both spend their time in native code, outside the GIL).
+    # One worker decodes the sound once (for the speech energy and, at 16 kHz, for Whisper),
+    # then runs Whisper, while this thread scans the frames: each stream is decoded once, and
+    # both spend their time in native code, outside the GIL.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        asr_job = None
-        if transcribe and sound is not None:
-            asr_job = pool.submit(_timed_transcript, video, language, settings)
+        sound_job = pool.submit(_read_sound, video, transcribe)
+        asr_job = pool.submit(_timed_transcript, sound_job, language, settings) if transcribe else None
         progress(0.05, "reading frames")
         t = time.perf_counter()
         scan = scan_video(video)
         timings["frames"] = time.perf_counter() - t
+        sound, timings["audio"] = sound_job.result()
 
         t = time.perf_counter()
         if sound is not None:
@@ -297,11 +284,9 @@ def check_video(
         rate_result = None
         words = []
         if asr_job is not None:
-            try:
-                tr, timings["asr"] = asr_job.result()
-            except MediaError:
-                tr = None  # a sound track Whisper cannot read: the A/V checks already say why
+            tr, seconds = asr_job.result()
             if tr is not None:
+                timings["asr"] = seconds
                 # Whisper's times count from the first sound sample; the subtitles follow the picture.
                 words = [w._replace(start=round(w.start + sound.delay, 3), end=round(w.end + sound.delay, 3)) for w in tr.words] if sound.delay else tr.words
                 transcript = tr.to_dict()

@@ -64,6 +64,22 @@ def test_container_shift_moves_the_sound_not_the_samples(clip, shifted):
     assert stream_times(shifted(-3)).audio_delay == pytest.approx(-0.12, abs=0.005)
 
 
+@pytest.mark.parametrize("k", [0, -3, 3])
+def test_one_decode_gives_the_sound_as_played_and_whisper_the_whole_track(k, clip, shifted):
+    """The check decodes the sound once: the speech energy hears it where a player plays it, and
+    Whisper the whole track from its first sample (the words it hears early are not cut off)."""
+    from factory.media import decode_audio, decode_audio_on_timeline, stream_times
+    from qa.lipsync import sound_as_played
+
+    video = shifted(k) if k else clip
+    sound = sound_as_played(video, track_rate=16000)
+    times = stream_times(video)
+    as_played, rate = decode_audio_on_timeline(video, times.video_start, end=times.audio_end)
+    assert sound.rate == rate and np.array_equal(sound.samples, as_played)
+    assert sound.track_rate == 16000 and np.array_equal(sound.track, decode_audio(video, 16000)[0])
+    assert sound.delay == pytest.approx(times.audio_delay)
+
+
 @pytest.mark.parametrize("k", [-6, -3, -1, 2, 3, 5])
 def test_shifted_copies_read_at_their_shift(k, clip, shifted):
     from qa.lipsync import lip_sync
