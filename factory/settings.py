@@ -111,10 +111,11 @@ class Settings:
     """Lip-sync confidence must reach qa_min_sync_z / sqrt(frames); calibration in qa/lipsync.py."""
     qa_max_audio_early_frames: int = 1
     """Lip-sync offset limit when the sound leads the mouth, in frames (1 frame = 40 ms at 25 fps):
-    viewers notice sound leading the picture by more than about 45 ms."""
+    viewers notice sound leading the picture by more than about 45 ms. Also how much earlier than
+    the picture the sound may end (the duration check)."""
     qa_max_audio_late_frames: int = 3
     """Lip-sync offset limit when the sound lags the mouth, in frames: viewers notice a lag of
-    more than about 125 ms."""
+    more than about 125 ms. Also how much later than the picture the sound may end."""
     qa_min_face_fraction: float = 0.95
     qa_max_frozen_seconds: float = 1.0
     syncnet_model: str = ""

@@ -73,19 +73,25 @@ def speech_mask(energy_db: np.ndarray, thresholds: AVThresholds) -> np.ndarray:
     return mask
 
 
-def check_duration(info: VideoInfo, audio_seconds: float | None, audio_delay: float = 0.0) -> Check:
-    """Picture and sound end together (within one frame), as a player plays them: a gap means a
-    frozen or cut ending.
+def check_duration(info: VideoInfo, audio_seconds: float | None, audio_delay: float = 0.0,
+                   end_window: tuple[float, float] = (0.0, 0.0)) -> Check:
+    """Picture and sound end together, as a player plays them: a gap means a frozen or cut ending.
 
     ``audio_seconds`` is where the sound ends, in seconds after the first picture (its start time
     in the container plus its length); ``audio_delay`` is where it starts (negative: before the
     picture), named in the message because a late start is the usual cause of a late end.
+    ``end_window`` = (seconds the sound may end before the picture, seconds after), on top of
+    half a frame for the picture's length being whole frames: the offset limits, so that a sound
+    track starting a little late (within what viewers forgive and the offset check accepts), and
+    so ending as late, is not refused a second time here.
     """
-    tolerance = 1.0 / (info.fps or FPS)
+    frame = 1.0 / (info.fps or FPS)
     if audio_seconds is None:
-        return Check("duration", False, None, tolerance, "The video has no sound track.")
-    gap = abs(info.video_seconds - audio_seconds)
-    ok = gap <= tolerance + 1e-6
+        return Check("duration", False, None, frame, "The video has no sound track.")
+    end_gap = audio_seconds - info.video_seconds              # > 0: the sound ends after the picture
+    early, late = end_window
+    allowed = (late if end_gap > 0 else early) + frame / 2
+    ok = abs(end_gap) <= allowed + 1e-6
     start = ""
     if abs(audio_delay) >= 0.0005:
         start = f" The sound starts {abs(audio_delay):.2f} s {'after' if audio_delay > 0 else 'before'} the picture."
@@ -93,10 +99,10 @@ def check_duration(info: VideoInfo, audio_seconds: float | None, audio_delay: fl
         msg = f"Picture {info.video_seconds:.2f} s and sound {audio_seconds:.2f} s end together." + start
     else:
         msg = (
-            f"The picture ends at {info.video_seconds:.2f} s but the sound at {audio_seconds:.2f} s ({gap:.2f} s apart; "
-            f"at most one frame, {tolerance:.2f} s, is allowed)." + start
+            f"The picture ends at {info.video_seconds:.2f} s but the sound at {audio_seconds:.2f} s ({abs(end_gap):.2f} s "
+            f"{'later' if end_gap > 0 else 'earlier'}; at most {allowed:.2f} s is allowed)." + start
         )
-    return Check("duration", ok, gap, tolerance, msg)
+    return Check("duration", ok, abs(end_gap), allowed, msg)
 
 
 def check_fps(info: VideoInfo, expected_fps: float = FPS, thresholds: AVThresholds | None = None) -> Check:
@@ -170,14 +176,15 @@ def run_av_checks(
     expected_size: tuple[int, int] | None = None,
     thresholds: AVThresholds | None = None,
     audio_delay: float = 0.0,
+    end_window: tuple[float, float] = (0.0, 0.0),
 ) -> list[Check]:
     """All technical checks for one video (``scan`` is a ``qa.frames.FrameScan``; ``energy_db``
     per picture frame and ``audio_seconds``, ``audio_delay`` on the picture's timeline, as
-    ``qa.report.check_video`` reads them)."""
+    ``qa.report.check_video`` reads them; ``end_window`` as ``check_duration`` takes it)."""
     thresholds = thresholds or AVThresholds()
     fps = info.fps or FPS
     return [
-        check_duration(info, audio_seconds, audio_delay),
+        check_duration(info, audio_seconds, audio_delay, end_window),
         check_fps(info, expected_fps, thresholds),
         check_size(info, expected_size),
         check_sound(energy_db, thresholds),

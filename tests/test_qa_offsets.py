@@ -91,13 +91,18 @@ def test_shifted_copies_read_at_their_shift(k, clip, shifted):
 
 
 def test_duration_check_sees_where_the_sound_ends(clip, shifted):
+    """A sound track that starts late ends as late: within the offset limits (late <= 3 frames)
+    that is not a second failure; beyond them, or early, the duration check says where."""
     assert _report(clip).check("duration").passed
-    late = _report(shifted(3)).check("duration")
-    assert not late.passed
-    assert "after the picture" in late.message
+    late_ok = _report(shifted(3)).check("duration")
+    assert late_ok.passed, late_ok.message
+    assert "s after the picture" in late_ok.message
+    too_late = _report(shifted(5)).check("duration")
+    assert not too_late.passed
+    assert "later" in too_late.message and "s after the picture" in too_late.message
     early = _report(shifted(-3)).check("duration")
     assert not early.passed
-    assert "0.12 s before the picture" in early.message
+    assert "earlier" in early.message and "0.12 s before the picture" in early.message
 
 
 def test_offset_limits_are_asymmetric_by_default():
