@@ -15,9 +15,9 @@ Two ways in:
   fails only its own job, with the reason on it.
 * ``validate_rows`` + ``submit_batch`` (product batches from the API and the console): every
   row is checked *before anything renders* — a product without a name, a price that is no
-  number, a photo with no face, a voice that does not exist — and listed by row number with the
-  reason; the good rows become jobs. ``batch_progress`` follows them, ``batch_zip`` packs the
-  finished videos with a manifest.
+  number, a photo an avatar upload would refuse (no face, several faces, a tiny face), a voice
+  that does not exist — and listed by row number with the reason; the good rows become jobs.
+  ``batch_progress`` follows them, ``batch_zip`` packs the finished videos with a manifest.
 
 Every row becomes its own job in one batch (low queue priority, so an editor's single video
 overtakes the batch).
@@ -193,9 +193,10 @@ def validate_rows(rows: list[dict[str, Any]], *, default_image: Path | None = No
                   voice: str | None = None, target_seconds: float | None = None, base: Path = Path("."),
                   max_image_pixels: int = 40_000_000) -> list[BatchRow]:
     """Plan every row (``plan_rows``) and check what would otherwise fail while rendering: a
-    product without a name, a price that is not a number, a photo that is missing or shows no
-    face, a voice that does not exist, a language the writer does not write. Each bad row gets
-    its reason (``BatchRow.problem``), in Chinese too for Chinese rows."""
+    product without a name, a price that is not a number, a photo that is missing or would be
+    refused as an avatar (no face, several faces, a tiny face: ``factory.avatars.check_portrait``),
+    a voice that does not exist, a language the writer does not write. Each bad row gets its
+    reason (``BatchRow.problem``), in Chinese too for Chinese rows."""
     planned = plan_rows(rows, default_image, language, target_seconds, base)
     faces: dict[Path, str | None] = {}  # one check per photo: most rows share the batch's photo
     voices: dict[tuple[str, str], str | None] = {}
@@ -235,17 +236,19 @@ def _say(english: str, chinese: str, zh: bool) -> str:
 
 
 def _face_problem(image: Path, max_pixels: int) -> str | None:
-    from factory.faces import detect_faces
-    from factory.media import MediaError, load_image
+    """None when the photo could be an avatar (``check_portrait``: it decodes and shows exactly
+    one clear face); else that check's sentence, naming the file."""
+    from factory.avatars import AvatarError, check_portrait
 
     if not image or not Path(image).is_file():
         return f"the photo {Path(image).name or '(none)'} does not exist"
     try:
-        rgb = load_image(image, max_pixels)
-    except MediaError as exc:
-        return str(exc)
-    if not detect_faces(rgb):
-        return f"no face found in the photo {Path(image).name}: use a portrait where the face is clearly visible"
+        check_portrait(image, max_pixels)
+    except AvatarError as exc:
+        reason = str(exc)
+        # The photo checks speak of "this photo"; a batch has many rows, so name the file
+        # (a sentence about an unreadable file names it already).
+        return reason if image.name in reason else f"{image.name}: {reason}"
     return None
 
 

@@ -7,10 +7,13 @@ when a process restarts:
 * ``factory_jobs{status}``                      jobs in each state;
 * ``factory_stage_duration_seconds{stage}``     histogram of finished stage runs' seconds;
 * ``factory_stage_runs{stage,status}``          stage runs by how they ended;
-* ``factory_qa_failed_checks{check}``           jobs whose latest QA verdict failed this check;
+* ``factory_qa_failed_checks{check}``           jobs whose latest QA verdict failed this check
+                                                (counted inside the database from the verdict's JSON);
 * ``factory_queue_depth{stage}``                jobs waiting for each stage;
 * ``factory_workers_alive``                     queue workers with a recent heartbeat;
 * ``factory_render_seconds_total``              seconds spent rendering (finished render runs).
+
+A scrape is a fixed handful of aggregate queries, however many jobs the database holds.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Iterator
 
-from sqlalchemy import case, func
-from sqlmodel import select
+from sqlalchemy import JSON, case, func, true, type_coerce
+from sqlmodel import Session, select
 
 from factory.store import Job, JobStatus, JobStore, StageRun, WorkerBeat, utcnow
 
@@ -51,8 +54,7 @@ class DatabaseCollector:
                             .where(StageRun.stage == "render", finished)).one()
             alive = s.exec(select(func.count()).select_from(WorkerBeat).where(
                 WorkerBeat.last_seen >= utcnow() - timedelta(seconds=self.worker_silent_seconds))).one()
-            verdicts = s.exec(select(Job.values, Job.review).where(Job.status.in_(
-                [JobStatus.PUBLISHED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED]))).all()
+            failed = failed_check_counts(s)
 
         jobs = GaugeMetricFamily("factory_jobs", "Jobs in each state.", labels=["status"])
         for status in JobStatus.ALL:
@@ -77,21 +79,39 @@ class DatabaseCollector:
             ended.add_metric([stage, status], count)
         yield ended
 
-        failed: dict[str, int] = {}
-        for values, review in verdicts:
-            qa = (values or {}).get("qa") or (review or {}).get("qa") or {}
-            for check, ok in (qa.get("checks") or {}).items():
-                if not ok:
-                    failed[check] = failed.get(check, 0) + 1
         qa_failures = GaugeMetricFamily("factory_qa_failed_checks",
                                         "Jobs whose latest QA verdict failed this check.", labels=["check"])
-        for check, count in sorted(failed.items()):
+        for check, count in failed:
             qa_failures.add_metric([check], count)
         yield qa_failures
 
         yield GaugeMetricFamily("factory_workers_alive", "Queue workers with a recent heartbeat.", value=alive)
         yield CounterMetricFamily("factory_render_seconds", "Seconds spent in finished render runs.",
                                   value=float(render or 0.0))
+
+
+def failed_check_counts(session: Session) -> list[tuple[str, int]]:
+    """(check, jobs), by check name: how many published, held or failed jobs have a latest QA
+    verdict (``values["qa"]``, else ``review["qa"]``: ``factory.payloads.QASummary``) in which
+    that check is not true. One query: the database walks each verdict's ``checks`` object with
+    its own JSON functions, which PostgreSQL and SQLite name and call differently."""
+    if session.get_bind().dialect.name == "postgresql":
+        in_values, in_review = Job.values["qa"], Job.review["qa"]
+        qa = type_coerce(case((func.json_typeof(in_values) == "object", in_values), else_=in_review), JSON)
+        # json_each_text refuses anything but an object; NULL gives no rows.
+        checks = case((func.json_typeof(qa["checks"]) == "object", qa["checks"]))
+        each = func.json_each_text(checks).table_valued("key", "value")
+        truth = each.c.value  # "true", "false", or NULL for a JSON null
+    else:  # SQLite: json_extract gives NULL for a missing or null "qa"
+        qa = func.coalesce(func.json_extract(Job.values, "$.qa"), func.json_extract(Job.review, "$.qa"))
+        checks = case((func.json_type(qa, "$.checks") == "object", func.json_extract(qa, "$.checks")))
+        each = func.json_each(checks).table_valued("key", "type")
+        truth = each.c.type  # "true", "false", "null", ...
+    query = (select(each.c.key, func.count()).select_from(Job).join(each, true())
+             .where(Job.status.in_([JobStatus.PUBLISHED, JobStatus.NEEDS_REVIEW, JobStatus.FAILED]),
+                    truth.is_distinct_from("true"))
+             .group_by(each.c.key).order_by(each.c.key))
+    return [(check, count) for check, count in session.exec(query).all()]
 
 
 def exposition(store: JobStore, worker_silent_seconds: float = 60.0) -> tuple[bytes, str]:

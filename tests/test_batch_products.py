@@ -10,6 +10,7 @@ import socket
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROWS = [
@@ -20,9 +21,15 @@ ROWS = [
     {"name": "Fan", "price": "25", "voice": "nobody"},
     {"name": "台灯", "features": "护眼；可调光", "price": "¥129", "language": "zh"},
     {"name": "水壶", "price": "便宜", "language": "zh"},
+    {"name": "Tent", "price": "99", "image": "group.png"},
+    {"name": "帐篷", "price": "99", "image": "far.png", "language": "zh"},
 ]
-EXPECTED_PROBLEMS = {2: "missing name", 3: "bad price 'cheap'", 4: "no face found in the photo coffee.png",
-                     5: "Unknown voice 'nobody'", 7: "价格“便宜”无效"}
+# A row's photo gets the sentence an avatar upload of it would get (factory.avatars), naming the file.
+EXPECTED_PROBLEMS = {2: "missing name", 3: "bad price 'cheap'",
+                     4: "coffee.png: No face was found in this photo. Please use a clear, front-facing portrait.",
+                     5: "Unknown voice 'nobody'", 7: "价格“便宜”无效",
+                     8: "group.png: This photo shows 2 faces; an avatar needs exactly one person.",
+                     9: "照片有问题：far.png: The face in this photo is too small; crop closer to the person's head and shoulders."}
 COLUMNS = ["name", "features", "price", "promotion", "image", "language", "voice"]
 
 
@@ -33,6 +40,10 @@ def catalogue(tmp_path) -> Path:
     from factory.media import save_image
 
     save_image(tmp_path / "coffee.png", skimage.data.coffee())  # a cup of coffee: no face
+    face = skimage.data.astronaut()
+    save_image(tmp_path / "group.png", np.hstack([face, face]))  # the same person twice, side by side
+    # The portrait in one corner of a frame twice as wide and high: the face fills under 2 % of it.
+    save_image(tmp_path / "far.png", np.pad(face, ((0, 512), (0, 512), (0, 0)), constant_values=200))
     return tmp_path
 
 
@@ -97,7 +108,7 @@ def test_batch_submits_only_the_good_rows_and_records_the_others(catalogue, port
         progress = batch_progress(service.jobs, result.batch_id)
         assert progress.total == 2 and progress.counts == {"queued": 2} and not progress.done
         assert [n for n, _ in progress.problems] == sorted(EXPECTED_PROBLEMS)
-        assert [r["row"] for r in get_batch(service.jobs, result.batch_id).rows] == list(range(1, 8))
+        assert [r["row"] for r in get_batch(service.jobs, result.batch_id).rows] == list(range(1, len(ROWS) + 1))
         with pytest.raises(ValueError, match="expand_ratio"):  # a bad batch-wide value: nothing is created
             submit_batch(service, read_rows(catalogue / "products.csv"), default_image=portrait_path,
                          render={"expand_ratio": 0.9})

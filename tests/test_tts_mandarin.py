@@ -90,6 +90,42 @@ def test_front_end_reads_pinyin_letters_and_pauses(engine) -> None:
     assert front.phones_of("lve4") == ("l", "ve4") and front.phones_of("xyz9") == ()
 
 
+def test_pinyin_phones_say_what_the_voice_says() -> None:
+    """One splitter for the voice and for recordings: tone changes of 一, 不 and third tones,
+    zh/ch/sh's vowel, ü, letters and digits, no pauses or zero initials."""
+    from tts.mandarin_engine import pinyin_phones
+
+    assert pinyin_phones("中国") == ["zh", "ong1", "g", "uo2"]
+    assert pinyin_phones("一个") == ["i2", "g", "e4"] and pinyin_phones("不是") == ["b", "u2", "sh", "iii4"]
+    assert pinyin_phones("你好") == ["n", "i2", "h", "ao3"] and pinyin_phones("女儿") == ["n", "v3", "er2"]
+    assert pinyin_phones("AI，2") == ["ei1", "ai4", "er4"] and pinyin_phones("，。") == []
+
+
+def test_a_chinese_recording_gets_the_voices_sounds_for_the_mouth(tmp_path, speech) -> None:
+    """An editor's Chinese recording (here the voice's own sentence): Whisper's words are split
+    into the same Baker phones the voice spoke, and the mouth knows every one of them."""
+    from difflib import SequenceMatcher
+
+    from factory.media import decode_audio, frame_count, write_wav
+    from factory.stages import StageContext
+    from sonic.mouth import is_pinyin_track, mouth_track, sound_rows, viseme
+    from tts.stage import STAGE
+
+    recording = write_wav(tmp_path / "me.wav", speech.samples, speech.sample_rate)
+    ctx = StageContext(job_id="rec-zh", params={"language": "zh"}, files={"audio_upload": recording}, values={},
+                       workdir=tmp_path, settings=Settings(data_dir=tmp_path / "data"))
+    result = STAGE.run(ctx)
+    heard = result.values["speech"]
+    symbols = [p[0] for p in heard["phonemes"]]
+    assert is_pinyin_track(symbols), symbols
+    spoken = [p.phoneme for p in speech.phonemes]
+    assert SequenceMatcher(None, symbols, spoken).ratio() > 0.9, (symbols, spoken)
+    assert all(viseme(sound) for sound, _, _ in sound_rows(heard["phonemes"]))
+    samples, rate = decode_audio(result.files["audio"])
+    track = mouth_track(frame_count(len(samples) / rate), samples, rate, heard["phonemes"])
+    assert track.source == "phonemes"
+
+
 def test_pinyin_timings_move_the_mouth(speech) -> None:
     """Closed initials (b, p, m) shut the mouth; the open final a opens it wide."""
     from sonic.mouth import is_pinyin_track, track_from_phonemes

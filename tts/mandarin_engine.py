@@ -265,6 +265,27 @@ class MandarinFrontEnd:
         return [self.symbol_to_id[p] for p in phones]
 
 
+def is_sound(phone: str) -> bool:
+    """False for the phones that are not spoken sounds: pauses, prosody marks, a zero initial."""
+    return phone not in PAUSES and phone != ZERO_INITIAL
+
+
+@lru_cache(maxsize=1)
+def shared_front_end() -> MandarinFrontEnd:
+    """The front end with the installed voice's tables, read once per process (it only reads
+    them afterwards, so every engine and caller can share it)."""
+    return MandarinFrontEnd(asset_dir() / SYMBOL_TABLE)
+
+
+def pinyin_phones(text: str) -> list[str]:
+    """The sounds of ``text`` as the Mandarin voice says them (Baker initials and toned finals,
+    with its tone changes and letter names; pauses and zero initials left out): "中国" ->
+    ["zh", "ong1", "g", "uo2"]. An editor's recording gets its mouth shapes from these too
+    (``tts.stage.recording_phonemes``)."""
+    return [phone for syllable in shared_front_end().syllables(text) if syllable is not None
+            for phone in syllable.phones if is_sound(phone)]
+
+
 # --- the engine ---------------------------------------------------------------------------
 
 
@@ -345,7 +366,7 @@ class MandarinEngine(SentenceEngine):
         self.version = version
         self.sample_rate = SAMPLE_RATE
         self.languages = frozenset({"zh"})
-        self.front_end = MandarinFrontEnd(asset_dir() / SYMBOL_TABLE)
+        self.front_end = shared_front_end()
         self.models = _load_models(Path(cache_dir))
 
     def synthesize_sentence(self, sentence: str, language: str) -> SentenceAudio:
@@ -359,7 +380,7 @@ class MandarinEngine(SentenceEngine):
         phonemes = [
             PhonemeTiming(phone, start * seconds, end * seconds)
             for phone, (start, end) in zip(phones, spans)
-            if phone not in PAUSES and phone != ZERO_INITIAL and end > start
+            if is_sound(phone) and end > start
         ]
         words = [
             WordTiming(syllable.text, spans[first][0] * seconds, spans[first + len(syllable.phones) - 1][1] * seconds)

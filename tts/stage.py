@@ -14,17 +14,17 @@ job is submitted.
 
 A recording takes precedence over the script: "a photo plus a recording" skips TTS. Its
 phoneme timings come from what is said in it (``recording_phonemes``): Whisper's word timings
-(``qa.asr.transcribe``), each word phonemised (espeak-ng as Piper uses it; pinyin initials and
-finals for Chinese) and its sounds spread over the word's time, so the renderer shapes the
-mouth from the sounds as it does for TTS. Without words (Whisper failed or heard none) the
-timings stay empty and the mouth follows the loudness.
+(``qa.asr.transcribe``), each word phonemised (espeak-ng as Piper uses it; for Chinese the
+Mandarin voice's own front end, ``tts.mandarin_engine.pinyin_phones``) and its sounds spread
+over the word's time, so the renderer shapes the mouth from the sounds as it does for TTS.
+Without words (Whisper failed or heard none) the timings stay empty and the mouth follows the
+loudness.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import re
 import threading
 from pathlib import Path
 from typing import Callable
@@ -112,26 +112,6 @@ def espeak_sounds(word: str, voice: str) -> list[str]:
     return sounds
 
 
-def pinyin_phones(word: str) -> list[str]:
-    """Baker-style phones (the Mandarin voice's: initial, then toned final) of the Chinese
-    characters in ``word``: "中国" -> ["zh", "ong1", "g", "uo2"]."""
-    from pypinyin import Style, lazy_pinyin
-
-    han = "".join(re.findall(r"[\u4e00-\u9fff]", word))
-    if not han:
-        return []
-    initials = lazy_pinyin(han, style=Style.INITIALS, strict=True)
-    finals = lazy_pinyin(han, style=Style.FINALS_TONE3, strict=True, neutral_tone_with_five=True)
-    phones: list[str] = []
-    for initial, final in zip(initials, finals):
-        final = final.replace("ü", "v")
-        if final[:1] == "i" and final[1:].isdigit() and initial in ("z", "c", "s", "zh", "ch", "sh", "r"):
-            # The "i" of zi/ci/si and zhi/chi/shi/ri is another vowel (Baker's ii / iii).
-            final = ("ii" if initial in ("z", "c", "s") else "iii") + final[1:]
-        phones += ([initial] if initial else []) + [final]
-    return phones
-
-
 def spread_over(sounds: list[str], start: float, end: float,
                 vowel: Callable[[str], bool] | None = None) -> list[Timing]:
     """Share a word's time among its sounds, a vowel (IPA, unless ``vowel`` says) twice a
@@ -153,6 +133,7 @@ def recording_phonemes(audio: Path, language: str | None, settings) -> tuple[lis
     """(phonemes, words) of an editor's recording, or two empty lists (logged) when no word is
     heard or the speech recogniser fails: the mouth then follows the loudness alone."""
     from qa.asr import transcribe
+    from tts.mandarin_engine import pinyin_phones
 
     try:
         transcript = transcribe(audio, language=language, settings=settings)
