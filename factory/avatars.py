@@ -26,7 +26,15 @@ MIN_FACE_FRACTION = 0.02
 
 
 class AvatarError(ValueError):
-    """A photo or name that cannot become an avatar; the message is for the person who sent it."""
+    """A photo or name that cannot become an avatar; the message is for the person who sent it,
+    in English (``str``) and in Chinese (``in_language("zh")``)."""
+
+    def __init__(self, english: str, chinese: str):
+        super().__init__(english)
+        self.chinese = chinese
+
+    def in_language(self, language: str | None) -> str:
+        return self.chinese if (language or "").lower().startswith("zh") else str(self)
 
 
 class AvatarRow(SQLModel, table=True):
@@ -69,16 +77,19 @@ def check_portrait(path: str | Path, max_pixels: int) -> dict[str, Any]:
     try:
         rgb = load_image(path, max_pixels)
     except MediaError as exc:
-        raise AvatarError(str(exc)) from None
+        raise AvatarError(str(exc), f"这张照片无法使用：{exc}") from None
     height, width = rgb.shape[:2]
     faces = detect_faces(rgb)
     if not faces:
-        raise AvatarError("No face was found in this photo. Please use a clear, front-facing portrait.")
+        raise AvatarError("No face was found in this photo. Please use a clear, front-facing portrait.",
+                          "这张照片里没有找到人脸。请使用清晰的正面肖像。")
     if len(faces) > 1 and faces[1].area > 0.25 * faces[0].area:
-        raise AvatarError(f"This photo shows {len(faces)} faces; an avatar needs exactly one person.")
+        raise AvatarError(f"This photo shows {len(faces)} faces; an avatar needs exactly one person.",
+                          f"这张照片里有 {len(faces)} 张脸；一个形象只能有一个人。")
     face = faces[0]
     if face.area < MIN_FACE_FRACTION * width * height:
-        raise AvatarError("The face in this photo is too small; crop closer to the person's head and shoulders.")
+        raise AvatarError("The face in this photo is too small; crop closer to the person's head and shoulders.",
+                          "这张照片里的人脸太小；请裁剪到人物的头部和肩膀。")
     return {"box": [round(face.x0), round(face.y0), round(face.x1), round(face.y1)],
             "score": round(face.score, 3), "width": width, "height": height}
 
@@ -88,9 +99,9 @@ def add_avatar(store: JobStore, artifacts: Any, name: str, image: str | Path, *,
     """Check the photo, store it, and add the avatar. Raises AvatarError."""
     name = name.strip()
     if not name or len(name) > 64:
-        raise AvatarError("An avatar name needs 1 to 64 characters.")
+        raise AvatarError("An avatar name needs 1 to 64 characters.", "形象名称需要 1 到 64 个字符。")
     if get_avatar(store, name) is not None:
-        raise AvatarError(f"There is already an avatar named {name!r}.")
+        raise AvatarError(f"There is already an avatar named {name!r}.", f"已经有名为“{name}”的形象。")
     face = check_portrait(image, max_pixels)
     row = AvatarRow(id=uuid.uuid4().hex[:16], name=name, image=artifacts.put(image),
                     voice=(voice or "").strip() or None, face=face, created_by=created_by)

@@ -198,7 +198,7 @@ def validate_rows(rows: list[dict[str, Any]], *, default_image: Path | None = No
     a voice that does not exist, a language the writer does not write. Each bad row gets its
     reason (``BatchRow.problem``), in Chinese too for Chinese rows."""
     planned = plan_rows(rows, default_image, language, target_seconds, base)
-    faces: dict[Path, str | None] = {}  # one check per photo: most rows share the batch's photo
+    faces: dict[Path, tuple[str, str] | None] = {}  # one check per photo: most rows share the batch's photo
     voices: dict[tuple[str, str], str | None] = {}
     for item, row in zip(planned, rows):
         item.voice = str(row.get("voice") or "").strip() or voice
@@ -222,7 +222,8 @@ def _row_problem(item: BatchRow, row: dict[str, Any], faces: dict, voices: dict,
     if item.image not in faces:
         faces[item.image] = _face_problem(item.image, max_pixels)
     if faces[item.image]:
-        return _say(faces[item.image], "照片有问题：" + faces[item.image], zh)
+        english, chinese = faces[item.image]
+        return _say(english, "照片有问题：" + chinese, zh)
     key = (item.voice or "", item.language)
     if key not in voices:
         voices[key] = _voice_problem(item.voice or "", item.language)
@@ -235,20 +236,21 @@ def _say(english: str, chinese: str, zh: bool) -> str:
     return f"{chinese}（{english}）" if zh else english
 
 
-def _face_problem(image: Path, max_pixels: int) -> str | None:
+def _face_problem(image: Path, max_pixels: int) -> tuple[str, str] | None:
     """None when the photo could be an avatar (``check_portrait``: it decodes and shows exactly
-    one clear face); else that check's sentence, naming the file."""
+    one clear face); else that check's sentence in English and Chinese, naming the file."""
     from factory.avatars import AvatarError, check_portrait
 
     if not image or not Path(image).is_file():
-        return f"the photo {Path(image).name or '(none)'} does not exist"
+        name = Path(image).name or "(none)"
+        return f"the photo {name} does not exist", f"照片 {name} 不存在"
     try:
         check_portrait(image, max_pixels)
     except AvatarError as exc:
-        reason = str(exc)
         # The photo checks speak of "this photo"; a batch has many rows, so name the file
         # (a sentence about an unreadable file names it already).
-        return reason if image.name in reason else f"{image.name}: {reason}"
+        english, chinese = str(exc), exc.in_language("zh")
+        return (english, chinese) if image.name in english else (f"{image.name}: {english}", f"{image.name}：{chinese}")
     return None
 
 

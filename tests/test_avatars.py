@@ -51,5 +51,8 @@ def test_photos_with_two_faces_or_a_tiny_face_are_refused(tmp_path, portrait_pat
         check_portrait(small, 40_000_000)
     wall = tmp_path / "wall.png"
     save_image(wall, np.full((256, 256, 3), 200, np.uint8))
-    with pytest.raises(AvatarError, match="No face"):
+    with pytest.raises(AvatarError, match="No face") as refused:
         check_portrait(wall, 40_000_000)
+    # a Chinese editor reads why in Chinese (the console shows in_language(their language))
+    assert refused.value.in_language("zh") == "这张照片里没有找到人脸。请使用清晰的正面肖像。"
+    assert refused.value.in_language("en") == str(refused.value)

@@ -29,7 +29,8 @@ EXPECTED_PROBLEMS = {2: "missing name", 3: "bad price 'cheap'",
                      4: "coffee.png: No face was found in this photo. Please use a clear, front-facing portrait.",
                      5: "Unknown voice 'nobody'", 7: "价格“便宜”无效",
                      8: "group.png: This photo shows 2 faces; an avatar needs exactly one person.",
-                     9: "照片有问题：far.png: The face in this photo is too small; crop closer to the person's head and shoulders."}
+                     # a Chinese row hears it in Chinese first (the English after it, for the team)
+                     9: "照片有问题：far.png：这张照片里的人脸太小；请裁剪到人物的头部和肩膀。（far.png: The face in this photo is too small"}
 COLUMNS = ["name", "features", "price", "promotion", "image", "language", "voice"]
 
 

@@ -172,7 +172,7 @@ def _save_avatar(visit: Visit, image: Upload) -> None:
             try:
                 avatar = add_to_library(visit.console.service, name, image.name, image.data, voice, visit.actor)
             except AvatarError as exc:
-                st.error(tr("new.avatar_refused", problem=str(exc)))
+                st.error(tr("new.avatar_refused", problem=exc.in_language(tr.language)))
             else:
                 st.success(tr("new.avatar_saved", name=avatar.name))
                 _show_face(visit, image.data, avatar.face, avatar.name)
