@@ -12,7 +12,9 @@ How a frame is made (everything that does not change per frame is prepared once,
    mouth interior: a dark cavity, upper teeth (when the photo shows none) and lower teeth, a
    tongue, all coloured from the face itself (``face_colours``: the cavity and tongue from its
    lips, the teeth toned to its skin, so a grey statue gets no red mouth). On f and v the
-   upper teeth show over the lower lip.
+   upper teeth show over the lower lip. Below ``open = 0`` (m/b/p, pauses) the lips press
+   together: on a photo that shows its teeth at rest, the lips stretch over them until their
+   inner edges meet half-way (``LipSeal``); closed lips stay as they are.
 2. **Eyes.** A blink every 2–6 s (random, seeded), ~150 ms: the upper lids slide down over the
    eyes to the lower lids (the lid skin above them stretches to follow).
 3. **Head.** Follows the speech's prosody (``head_track``): a short nod down, with a slight
@@ -235,6 +237,92 @@ def face_colours(image: np.ndarray, lm: np.ndarray, cfg: CpuRenderConfig) -> Mou
                         teeth=shade(teeth, 1.0))
 
 
+SEAL_MIN_GAP = 0.01
+"""A photo whose lips are further apart at rest than this (face heights) gets a ``LipSeal``."""
+SEAL_CREASE = 0.35
+"""How much darker the line where sealed lips meet is than the lips."""
+SEAL_INSET = 0.5
+"""Sealed lips meet with the colour from this far (share of a lip's height) inside their
+photographed edges: the face mesh, like a viewer, reads a light lip edge as parted lips."""
+
+
+@dataclass
+class LipSeal:
+    """How the lips close over teeth that the photo shows at rest (``open`` < 0).
+
+    Per column of ``region`` (crop rows): the inner lip edges ``upper`` and ``lower`` move
+    towards ``meet``, half-way between them; the lips, and a little of the skin beyond them,
+    stretch to follow, while the rows above ``top`` and below ``bottom`` stay put. The mapping is
+    piecewise linear per column, so the lip edges stay sharp where they meet."""
+
+    region: Region
+    top: np.ndarray
+    upper: np.ndarray
+    meet: np.ndarray
+    lower: np.ndarray
+    bottom: np.ndarray
+    upper_inset: np.ndarray
+    """(w,) a sealed upper lip shows its colour from this far inside its edge (not the teeth's)."""
+    lower_inset: np.ndarray
+    crease_px: float
+    """Half-width of the dark line where sealed lips meet."""
+    grid_x: np.ndarray
+    grid_y: np.ndarray
+
+    def shade(self, amount: float) -> np.ndarray | None:
+        """(h, w, 1) brightness factor: the soft dark line where the lips meet, fading in as
+        they close (nearly sealed lips show it; parted ones show the teeth between them)."""
+        strength = SEAL_CREASE * float(np.clip((amount - 0.6) / 0.4, 0.0, 1.0))
+        if strength <= 0:
+            return None
+        line = np.exp(-0.5 * ((self.grid_y + 0.5 - self.meet) / self.crease_px) ** 2)
+        return (1.0 - strength * line)[..., None].astype(np.float32)
+
+    def source_rows(self, amount: float) -> np.ndarray:
+        """(h, w) the photo's row to show at each pixel of ``region`` with the lips ``amount``
+        (0..1) of the way to sealed."""
+        y = self.grid_y
+        up_to = self.upper + amount * (self.meet - self.upper)  # where the upper edge is now
+        low_to = self.lower - amount * (self.lower - self.meet)
+        up_from = self.upper - amount * self.upper_inset  # ... showing the photo's row here
+        low_from = self.lower + amount * self.lower_inset
+        above = self.top + (y - self.top) * (up_from - self.top) / np.maximum(up_to - self.top, 1e-3)
+        between = up_from + (y - up_to) * (low_from - up_from) / np.maximum(low_to - up_to, 1e-3)
+        below = low_from + (y - low_to) * (self.bottom - low_from) / np.maximum(self.bottom - low_to, 1e-3)
+        rows = np.where(y < up_to, above, np.where(y < low_to, between, below))
+        return np.where((y < self.top) | (y >= self.bottom), y, rows).astype(np.float32)
+
+
+def build_lip_seal(lm: np.ndarray, size: int) -> LipSeal | None:
+    """The ``LipSeal`` of a face whose lips are apart at rest; None when they already meet."""
+    face_h = face_height(lm)
+    upper_in, lower_in = lm[UPPER_INNER_LIP].astype(np.float64), lm[LOWER_INNER_LIP].astype(np.float64)
+    if float((lower_in[4:7, 1] - upper_in[4:7, 1]).mean()) <= SEAL_MIN_GAP * face_h:
+        return None
+    upper_out, lower_out = lm[UPPER_OUTER_LIP].astype(np.float64), lm[LOWER_OUTER_LIP].astype(np.float64)
+    # Between the inner corners (beyond them the lips already meet).
+    region = _region(upper_in[:, 0].min(), upper_out[:, 1].min() - 0.06 * face_h,
+                     upper_in[:, 0].max() + 1, lower_out[:, 1].max() + 0.06 * face_h, size, 1)
+    xs = np.arange(region.x0, region.x1, dtype=np.float64)
+
+    def curve(points: np.ndarray) -> np.ndarray:
+        order = np.argsort(points[:, 0])
+        return np.interp(xs, points[order, 0], points[order, 1])
+
+    upper, lower = curve(upper_in), curve(lower_in)
+    lower = np.maximum(lower, upper)
+    upper_lip = np.maximum(upper - curve(upper_out), 2.0)  # lip heights, per column
+    lower_lip = np.maximum(curve(lower_out) - lower, 2.0)
+    # The stretch reaches into the skin beyond the lips (by ~60 % of a lip's height), so the
+    # lip itself stretches less; inside the region, so it meets the rest of the frame.
+    top = np.maximum(upper - 1.6 * upper_lip, region.y0)
+    bottom = np.minimum(lower + 1.6 * lower_lip, region.y1 - 1)
+    gx, gy = _pixel_grid(region)
+    return LipSeal(region=region, top=top, upper=upper, meet=(upper + lower) / 2.0, lower=lower, bottom=bottom,
+                   upper_inset=SEAL_INSET * upper_lip, lower_inset=SEAL_INSET * lower_lip,
+                   crease_px=max(0.7, 0.004 * face_h), grid_x=gx, grid_y=gy)
+
+
 @dataclass
 class MouthRig:
     region: Region
@@ -258,6 +346,8 @@ class MouthRig:
     face_h: float
     mouth_half_width: float
     colours: MouthColours
+    seal: LipSeal | None = None
+    """How the lips close over the teeth the photo shows at rest; None: its lips meet already."""
 
 
 @dataclass
@@ -419,7 +509,7 @@ def build_mouth_rig(image: np.ndarray, lm: np.ndarray, size: int, eye_bottom: fl
         split=split, upper_unit=skull_motion(split), lower_unit=jaw_motion(split),
         spread_unit=cfg.spread * split_sideways, round_unit=-cfg.rounding * split_sideways,
         draw_teeth=not teeth_visible, face_h=face_h, mouth_half_width=half_w,
-        colours=face_colours(image, lm, cfg),
+        colours=face_colours(image, lm, cfg), seal=build_lip_seal(lm, size),
     )
 
 
@@ -694,8 +784,9 @@ def _teeth_on_lip(frame: np.ndarray, rig: MouthRig, opening: float, width: float
 
 def render_frame(rig: FaceRig, opening: float, width: float, blink: float, head: np.ndarray,
                  teeth_on_lip: float = 0.0) -> np.ndarray:
-    """One output frame (a new array) for the given mouth, blink and head pose; ``teeth_on_lip``
-    (0..1) shows the upper teeth over the lower lip (f, v)."""
+    """One output frame (a new array) for the given mouth, blink and head pose; ``opening`` below
+    0 presses the lips together (-1: sealed); ``teeth_on_lip`` (0..1) shows the upper teeth over
+    the lower lip (f, v)."""
     import cv2
 
     src = rig.image
@@ -703,6 +794,15 @@ def render_frame(rig: FaceRig, opening: float, width: float, blink: float, head:
     cfg = rig.config
 
     m = rig.mouth
+    if opening < -1e-3 and m.seal is not None:
+        seal = m.seal
+        amount = min(1.0, -opening)
+        closed = cv2.remap(src, seal.grid_x, seal.source_rows(amount), cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+        shade = seal.shade(amount)
+        frame[seal.region.slices] = closed if shade is None else (closed * shade).astype(np.uint8)
+        src = frame.copy()  # the width warp below moves the closed lips
+    opening = max(opening, 0.0)
     if opening > 1e-3 or abs(width) > 1e-3:
         k = int(np.clip(np.searchsorted(m.levels, opening) - 1, 0, len(m.levels) - 2))
         frac = float(np.clip((opening - m.levels[k]) / (m.levels[k + 1] - m.levels[k]), 0.0, 1.0))
@@ -779,8 +879,9 @@ def speech_prosody(n_frames: int, samples: np.ndarray | None, sample_rate: int |
         db = frame_energy(samples, sample_rate, n_frames)
         return loudness_from_db(db), pause_gate(silent_frames(db))
     gate = pause_gate(phoneme_silence(sound_rows(phonemes or []), n_frames))
-    peak = float(mouth_open.max()) if len(mouth_open) else 0.0
-    return (mouth_open / peak if peak > 0 else mouth_open).astype(np.float32), gate
+    opening = np.maximum(mouth_open, 0.0)  # closed lips (below 0) are as quiet as rest
+    peak = float(opening.max()) if len(opening) else 0.0
+    return (opening / peak if peak > 0 else opening).astype(np.float32), gate
 
 
 def plan_performance(rig: FaceRig, n_frames: int, params: RenderParams, samples: np.ndarray | None,
@@ -811,9 +912,9 @@ class CpuRenderer:
     """The built-in renderer (see the module docstring); implements ``sonic.params.Renderer``."""
 
     name = "cpu"
-    version = "4"   # 2: long vowels ("ɑː") shaped as vowels (sonic.mouth.viseme); 3: closed in pauses,
+    version = "5"   # 2: long vowels ("ɑː") shaped as vowels (sonic.mouth.viseme); 3: closed in pauses,
     # mouth colours from the face, lower teeth, teeth on the lip for f/v; 4: the head nods on
-    # stressed syllables and rests in pauses
+    # stressed syllables and rests in pauses; 5: lips sealed on m/b/p and in pauses
 
     def __init__(self, config: CpuRenderConfig | None = None):
         self.config = config or CpuRenderConfig()

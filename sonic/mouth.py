@@ -7,21 +7,25 @@ Two sources, best first:
   recording gets them from Whisper's words, see ``tts.stage.recording_phonemes``). Each
   phoneme maps to a viseme target (open vowels wide open, rounded vowels narrow, m/b/p
   closed, f/v nearly closed with the upper teeth on the lower lip, ...). The targets are
-  smoothed in time (coarticulation: the mouth is already moving towards the next sound) and
-  m/b/p still pull the lips most of the way shut, at the quietest moment near them. Loudness
-  then shapes the opening, so stressed syllables open wider than mumbled ones. Consonants
+  smoothed in time (coarticulation: the mouth is already moving towards the next sound).
+  Loudness then shapes the opening, so stressed syllables open wider than mumbled ones, and
+  each m/b/p seals the lips (``open`` -1, see below) on one frame of its own, or on the frame
+  next to it when that one is clearly quieter (``_closure_frame``). Consonants
   that do not use the lips take their lip width from the vowel after them (the lips round for
   the "u" while the "t" of "two" is still being said).
 * **The audio alone** (a recording in which no words were recognised): opening follows the
   speech energy per video frame (``factory.media.frame_energy``), with a fast attack and a
   slower decay, as jaws do.
 
-Either way the mouth closes (back to the photo's own mouth) in every pause of the audio that
-lasts ``PAUSE_S`` or longer (``pause_gate``): a talking head that keeps its lips apart while
-the sound is silent looks out of sync at once.
+Either way the lips close in every pause of the audio that lasts ``PAUSE_S`` or longer
+(``pause_gate``, ``pause_seal``): a talking head that keeps its lips apart while the sound is
+silent looks out of sync at once.
 
-``open`` is 0 (rest, the photo's own mouth) to 1 (wide open) and ``width`` is -1 (rounded,
-narrow) to +1 (spread), both then multiplied by ``dynamic_scale``.
+``open`` is 0 for the photo's own mouth, up to 1 (wide open, then times ``dynamic_scale``),
+and below 0 down to -1 for lips pressed together beyond the photo's own mouth (-1: sealed).
+On a portrait that smiles with its teeth showing, 0 is that toothy smile and -1 closes the lips
+over the teeth; on a portrait with closed lips -1 looks like 0. ``width`` is -1 (rounded,
+narrow) to +1 (spread), times ``dynamic_scale``.
 """
 
 from __future__ import annotations
@@ -68,13 +72,15 @@ REST = frozenset(".,!?;:^$_—…")  # pauses and sentence ends: mouth back to r
 TIMELINE_HZ = 100  # the track is built at 100 Hz, smoothed, then sampled at the video frames
 COARTICULATION_S = 0.035  # Gaussian smoothing of the targets
 VISEME_WEIGHT = 0.25  # share of the viseme shape in the mouth opening; the rest follows loudness
-CLOSURE_DEPTH = 0.6  # how far m/b/p pull the lips shut (1 = fully). Deeper closures lower the lip-sync
-# confidence QA measures (it compares the opening with the loudness, and a voiced "m" is loud)
-CLOSURE_RAMP_S = 0.04  # how long lips take to close for m/b/p and open again
-CLOSURE_SNAP_S = 0.08  # how far an m/b/p may move to the quietest moment near it
+VOICE_ATTACK, VOICE_DECAY = 0.9, 0.6  # how closely that loudness is followed per frame (``attack_decay``)
+SEALED = -1.0  # ``open`` of lips pressed together (m/b/p, pauses)
+CLOSURE_RAMP_S = 0.02  # how long lips take to close for m/b/p and open again ...
+CLOSURE_HOLD_S = 0.015  # ... around the one video frame on which they are sealed (``_closure_frame``)
+CLOSURE_NEIGHBOUR = 0.1  # loudness (0..1) by which a neighbouring frame must be quieter to take the closure
 LIP_NEUTRAL_PULL = 0.6  # share of the next vowel's lip width a tongue consonant takes ("t" in "two")
 PAUSE_S = 0.15  # silences at least this long close the mouth
 SHORT_SILENCE_OPEN = 0.15  # shorter silences (stops, gaps between words) keep this much of the opening
+SHORT_SILENCE_SEAL = 0.9  # ... and press the lips this far together (nearly shut; a "p" seals them)
 SILENCE_DB = -40.0  # frames quieter than this are silent (the QA gate's speech level) ...
 NOISE_MARGIN_DB = 6.0  # ... or than a noisy recording's floor plus this
 
@@ -82,7 +88,8 @@ NOISE_MARGIN_DB = 6.0  # ... or than a noisy recording's floor plus this
 @dataclass
 class MouthTrack:
     open: np.ndarray
-    """(frames,) jaw opening, 0 = rest; up to ``dynamic_scale``."""
+    """(frames,) jaw opening, 0 = the photo's mouth, up to ``dynamic_scale``; below 0 the lips
+    press together, -1 = sealed."""
     width: np.ndarray
     """(frames,) lip width, -1 rounded .. +1 spread, times ``dynamic_scale``."""
     source: str
@@ -131,6 +138,22 @@ def pause_gate(silent: np.ndarray, min_pause_s: float = PAUSE_S) -> np.ndarray:
         if end - start >= shortest:
             gate[start:end] = 0.0
     return gate
+
+
+def pause_seal(gate: np.ndarray) -> np.ndarray:
+    """How far the lips are pressed together (0..1) per frame, from ``pause_gate``: 1 inside
+    the pauses, half-way on a pause's first and last frame next to speech (the lips meet over
+    two frames rather than snapping shut), ``SHORT_SILENCE_SEAL`` in shorter silences, 0 while
+    speaking."""
+    pause = np.asarray(gate) <= 0
+    seal = pause.astype(np.float32)
+    if not len(seal):
+        return seal
+    after_speech = pause & ~np.concatenate([[True], pause[:-1]])
+    before_speech = pause & ~np.concatenate([pause[1:], [True]])
+    seal[after_speech | before_speech] = 0.5
+    seal[(np.asarray(gate) > 0) & (np.asarray(gate) < 1)] = SHORT_SILENCE_SEAL
+    return seal
 
 
 def phoneme_silence(rows: Sequence[tuple[str, float, float]], n_frames: int) -> np.ndarray:
@@ -269,18 +292,20 @@ def frame_sounds(phonemes: Sequence[Sequence], n_frames: int) -> list[str | None
     return sounds
 
 
-def _at_quietest(start: float, end: float, loud: np.ndarray) -> tuple[float, float]:
-    """An m/b/p moved (by up to ``CLOSURE_SNAP_S``) onto the quietest nearby video frame: lips
-    shut hush the voice, and timings spread over a word (a recording's) are only estimates."""
-    centre = (start + end) / 2.0
-    reach = int(round(CLOSURE_SNAP_S * FPS))
-    frame = int(centre * FPS)
-    lo, hi = max(0, frame - reach), min(len(loud), frame + reach + 1)
-    if hi <= lo:
-        return start, end
-    quietest = lo + int(np.argmin(loud[lo:hi]))
-    shift = float(np.clip((quietest + 0.5) / FPS - centre, -CLOSURE_SNAP_S, CLOSURE_SNAP_S))
-    return start + shift, end + shift
+def _closure_frame(start: float, end: float, loud: np.ndarray | None) -> int:
+    """The video frame on which an m/b/p shows the lips sealed: the quietest of the frames whose
+    middle lies inside the consonant (lips shut hush the voice; a "b" is silent while held), or
+    the frame nearest to it when it is too short to have one (a 30-ms "b"). A neighbouring frame
+    takes the closure only when it is clearly quieter (by ``CLOSURE_NEIGHBOUR``): the silent
+    hold of a "b" that the timings put in the pause before it, or the quiet end of the sound
+    before an "m"."""
+    first, last = int(np.ceil(start * FPS - 0.5)), int(np.ceil(end * FPS - 0.5)) - 1
+    if last < first or loud is None:
+        return int(round((start + end) / 2.0 * FPS - 0.5))
+    first, last = min(first, len(loud) - 1), min(last, len(loud) - 1)
+    own = first + int(np.argmin(loud[first : last + 1]))
+    quieter = [f for f in (own - 1, own + 1) if 0 <= f < len(loud) and loud[f] < loud[own] - CLOSURE_NEIGHBOUR]
+    return min(quieter, key=lambda f: loud[f]) if quieter else own
 
 
 def track_from_phonemes(
@@ -306,11 +331,13 @@ def track_from_phonemes(
         width_t[i0:i1] = width
         if symbol[:1] in LABIODENTALS:
             labiodental[i0:i1] = 1.0
-        if is_closure and loud is not None and len(loud) == n_frames:
-            start, end = _at_quietest(start, end, loud)
         if is_closure:
-            # 0 inside the consonant, rising linearly back to 1 within ``ramp`` either side.
-            distance = np.maximum(np.maximum(start - times, times - end), 0.0)
+            # Sealed on one frame of the consonant, opening again within ``ramp`` either side.
+            # Sealed on one video frame, open again within ``ramp`` of it: each further sealed
+            # frame of a loud "m" costs the lip-sync confidence QA measures (it compares the
+            # opening with the loudness).
+            frame = _closure_frame(start, end, loud if loud is not None and len(loud) == n_frames else None)
+            distance = np.maximum(np.abs(times - (frame + 0.5) / FPS) - CLOSURE_HOLD_S, 0.0)
             np.minimum(closure, np.clip(distance / ramp, 0.0, 1.0), out=closure)
     sigma = COARTICULATION_S * TIMELINE_HZ
     open_t = gaussian_filter1d(open_t, sigma)
@@ -324,11 +351,13 @@ def track_from_phonemes(
         # Viseme shape mixed with speech loudness: visemes alone follow the text but not the
         # voice (stressed syllables open wider); loudness alone misses lip closures. With 25 %
         # viseme the lip-sync confidence QA measures on the output rises from ~0.6 to ~0.8–0.9
-        # on 3–6 s clips (tried: 0.5 viseme + full closures gave 0.6–0.8), m/b/p still narrow the lips.
+        # on 3–6 s clips (tried: 0.5 viseme + full closures gave 0.6–0.8).
         peak = (float(opening.max()) if opening.size else 0.0) or 1.0  # no frames (< 20 ms of audio): nothing to scale
-        voice = attack_decay(loud.astype(np.float32), 0.7, 0.35)
+        voice = attack_decay(loud.astype(np.float32), VOICE_ATTACK, VOICE_DECAY)
         opening = peak * (VISEME_WEIGHT * opening / peak + (1.0 - VISEME_WEIGHT) * voice)
-    opening *= CLOSURE_DEPTH * closure_f + (1.0 - CLOSURE_DEPTH)
+    # m/b/p: from the opening down to sealed lips.
+    opening = opening * closure_f + SEALED * (1.0 - closure_f)
+    width = width * closure_f  # lips pressed together are neither pursed nor spread
     return MouthTrack(open=opening, width=width, source="phonemes", teeth_on_lip=np.clip(teeth_on_lip * 1.5, 0.0, 1.0))
 
 
@@ -352,10 +381,13 @@ def mouth_track(
         raise ValueError("mouth_track needs phoneme timings or the audio samples")
     silent = silent_frames(db) if db is not None else phoneme_silence(sound_rows(phonemes or []), n_frames)
     gate = pause_gate(silent)
-    track.open = track.open * gate
-    track.width = track.width * gate
+    # Silence damps the opening, never a closure (the hold of a "b" is silent itself) ...
+    opening = np.where(track.open > 0, np.clip(track.open, 0.0, 1.0) * gate * dynamic_scale, track.open)
+    # ... and the lips close in the pauses.
+    seal = pause_seal(gate)
+    track.open = np.where(seal > 0, np.minimum(opening, SEALED * seal), opening).astype(np.float32)
+    np.clip(track.open, SEALED, None, out=track.open)
+    track.width = np.clip(track.width * gate, -1.0, 1.0) * dynamic_scale
     # teeth_on_lip is left as it is: a quiet "f" often reads as silence, and the teeth resting
     # on the lip are a closed mouth's shape anyway.
-    track.open = np.clip(track.open, 0.0, 1.0) * dynamic_scale
-    track.width = np.clip(track.width, -1.0, 1.0) * dynamic_scale
     return track
