@@ -77,7 +77,7 @@ def check_portrait(path: str | Path, max_pixels: int) -> dict[str, Any]:
     try:
         rgb = load_image(path, max_pixels)
     except MediaError as exc:
-        raise AvatarError(str(exc), f"这张照片无法使用：{exc}") from None
+        raise AvatarError(str(exc), "无法读取这张照片：请上传 JPG、PNG 或 WEBP 格式、未损坏且不过大的图片。") from None
     height, width = rgb.shape[:2]
     faces = detect_faces(rgb)
     if not faces:

@@ -219,12 +219,11 @@ class VideoWriter:
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != self._shape or frame.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 {self._shape}, got {frame.dtype} {frame.shape}")
-        data = np.ascontiguousarray(frame).tobytes()     # a copy: the caller may reuse its array
         try:
             if self._feeder is not None:
-                self._feeder.put(data)
+                self._feeder.put(np.ascontiguousarray(frame).tobytes())  # a copy: the caller may reuse its array
             else:
-                self._proc.stdin.write(data)
+                self._proc.stdin.write(np.ascontiguousarray(frame).data)
         except BrokenPipeError:
             raise RuntimeError(f"ffmpeg stopped encoding {self.path.name}: {self._error_text()}") from None
 

@@ -72,11 +72,14 @@ def _maybe_enqueue(session: Any, group: str, just_stopped: Job | None = None) ->
     if details is None:
         return False
     heading, recipient, language, problems = details
-    # the job being changed is taken as it is now (maybe not flushed yet)
+    # the cheap question first (it is asked on every job event of the group): have all stopped?
+    statuses = dict(session.exec(select(Job.id, Job.status).where(Job.batch == group)).all())
+    if just_stopped is not None:  # the job being changed, as it is now (maybe not flushed yet)
+        statuses[just_stopped.id] = just_stopped.status
+    if any(status not in JobStatus.FINAL for status in statuses.values()) or not (statuses or problems):
+        return False
     jobs = [just_stopped if just_stopped is not None and j.id == just_stopped.id else j
             for j in session.exec(select(Job).where(Job.batch == group))]
-    if any(j.status not in JobStatus.FINAL for j in jobs) or not (jobs or problems):
-        return False
     rows = [_job_line(j) for j in sorted(jobs, key=lambda j: j.created_at)]
     subject = _subject(heading, jobs, language)
     return _enqueue(session, group, recipient, subject, _body(heading, rows, problems, language)) is not None

@@ -20,13 +20,14 @@ Rules, each enforced where it cannot be lost:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
@@ -104,10 +105,11 @@ class Scheduler:
                 return self._close(session, schedule, run, error)
             session.commit()
             session.refresh(run)
+        photo = functools.cache(lambda: schedule_photo(schedule, self.service))   # looked up once a run, if needed
         for item in fresh:
             if not self._claim_item(schedule, run, item, now):
                 continue  # another scheduler has it
-            job_id, problem = self._submit(schedule, run, item)
+            job_id, problem = self._submit(schedule, run, item, photo)
             with self.store.session() as session:
                 session.exec(update(ScheduleItem)
                              .where(ScheduleItem.schedule_id == schedule.id, ScheduleItem.item_key == item.key)
@@ -179,14 +181,16 @@ class Scheduler:
             session.commit()
             return result.rowcount == 1
 
-    def _submit(self, schedule: Schedule, run: ScheduleRun, item: SourceItem) -> tuple[str | None, str | None]:
-        """(job id, None), or (None, the reason the item cannot become a job)."""
+    def _submit(self, schedule: Schedule, run: ScheduleRun, item: SourceItem,
+                photo: Callable[[], Path]) -> tuple[str | None, str | None]:
+        """(job id, None), or (None, the reason the item cannot become a job). ``photo``: the
+        schedule's portrait (``schedule_photo``), for items without an image of their own."""
         from factory.documents import DocumentError
 
         try:
             request = writer_request_for(schedule, item)
             params = schedule_job_params(schedule)
-            image = _item_image(schedule, item, self.service)
+            image = _item_image(schedule, item) or photo()
             job = self.service.submit(image=image, writer_request=request, params=params, batch=run.batch,
                                       created_by=schedule.owner or f"schedule:{schedule.name}"[:128])
         except (DocumentError, ValueError) as exc:
@@ -281,16 +285,20 @@ def _document_text(item: SourceItem) -> str:
     return read_document(item.path)
 
 
-def _item_image(schedule: Schedule, item: SourceItem, service: Any) -> Path:
-    """A product row's own image (relative to the product file), else the schedule's avatar: a
-    library avatar's id or name (its photo from the artifact store, so it works with S3 too) or
-    a photo's path."""
-    from factory.avatars import get_avatar
-
+def _item_image(schedule: Schedule, item: SourceItem) -> Path | None:
+    """A product row's own image (relative to the product file); None: the schedule's photo."""
     image = (item.row or {}).get("image")
     if image and schedule.source_kind == "products":
         path = Path(str(image)).expanduser()
         return path if path.is_absolute() else Path(schedule.source).expanduser().parent / path
+    return None
+
+
+def schedule_photo(schedule: Schedule, service: Any) -> Path:
+    """The schedule's avatar: a library avatar's id or name (its photo from the artifact store,
+    so it works with S3 too) or a photo's path."""
+    from factory.avatars import get_avatar
+
     avatar = get_avatar(service.jobs, schedule.avatar)
     if avatar is not None:
         return Path(service.artifacts.fetch(avatar.image))

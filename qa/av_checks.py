@@ -74,22 +74,23 @@ def speech_mask(energy_db: np.ndarray, thresholds: AVThresholds) -> np.ndarray:
 
 
 def check_duration(info: VideoInfo, audio_seconds: float | None, audio_delay: float = 0.0,
-                   end_window: tuple[float, float] = (0.0, 0.0)) -> Check:
+                   offset_limits: tuple[int, int] = (0, 0)) -> Check:
     """Picture and sound end together, as a player plays them: a gap means a frozen or cut ending.
 
     ``audio_seconds`` is where the sound ends, in seconds after the first picture (its start time
     in the container plus its length); ``audio_delay`` is where it starts (negative: before the
     picture), named in the message because a late start is the usual cause of a late end.
-    ``end_window`` = (seconds the sound may end before the picture, seconds after), on top of
-    half a frame for the picture's length being whole frames: the offset limits, so that a sound
-    track starting a little late (within what viewers forgive and the offset check accepts), and
-    so ending as late, is not refused a second time here.
+    ``offset_limits`` = (most negative, most positive) accepted lip-sync offset in frames
+    (``QAThresholds.offset_limits``): the sound may end as many frames before or after the
+    picture, plus half a frame for the picture's length being whole frames, so that a sound track
+    starting a little late (within what viewers forgive and the offset check accepts), and so
+    ending as late, is not refused a second time here.
     """
     frame = 1.0 / (info.fps or FPS)
     if audio_seconds is None:
         return Check("duration", False, None, frame, "The video has no sound track.")
     end_gap = audio_seconds - info.video_seconds              # > 0: the sound ends after the picture
-    early, late = end_window
+    early, late = -offset_limits[0] * frame, offset_limits[1] * frame
     allowed = (late if end_gap > 0 else early) + frame / 2
     ok = abs(end_gap) <= allowed + 1e-6
     start = ""
@@ -176,15 +177,15 @@ def run_av_checks(
     expected_size: tuple[int, int] | None = None,
     thresholds: AVThresholds | None = None,
     audio_delay: float = 0.0,
-    end_window: tuple[float, float] = (0.0, 0.0),
+    offset_limits: tuple[int, int] = (0, 0),
 ) -> list[Check]:
     """All technical checks for one video (``scan`` is a ``qa.frames.FrameScan``; ``energy_db``
     per picture frame and ``audio_seconds``, ``audio_delay`` on the picture's timeline, as
-    ``qa.report.check_video`` reads them; ``end_window`` as ``check_duration`` takes it)."""
+    ``qa.report.check_video`` reads them; ``offset_limits`` as ``check_duration`` takes it)."""
     thresholds = thresholds or AVThresholds()
     fps = info.fps or FPS
     return [
-        check_duration(info, audio_seconds, audio_delay, end_window),
+        check_duration(info, audio_seconds, audio_delay, offset_limits),
         check_fps(info, expected_fps, thresholds),
         check_size(info, expected_size),
         check_sound(energy_db, thresholds),

@@ -49,11 +49,6 @@ class QAThresholds:
         """The accepted offsets, (most negative, most positive), in frames."""
         return -self.max_audio_early_frames, self.max_audio_late_frames
 
-    def sound_end_window(self, fps: float) -> tuple[float, float]:
-        """(Seconds the sound may end before the picture, seconds after): the offset limits, for
-        the duration check (``qa.av_checks.check_duration``)."""
-        return self.max_audio_early_frames / fps, self.max_audio_late_frames / fps
-
     def offset_ok(self, offset: int) -> bool:
         low, high = self.offset_limits
         return low <= offset <= high

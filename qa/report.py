@@ -268,7 +268,7 @@ def check_video(
             expected_size=tuple(size) if size else None,
             thresholds=thresholds.av,
             audio_delay=sound.delay if sound is not None else 0.0,
-            end_window=thresholds.sound_end_window(info.fps or FPS),
+            offset_limits=thresholds.offset_limits,
         )
         checks += thresholds.sync_checks(sync)
 

@@ -16,7 +16,7 @@ from factory.settings import Settings
 from factory.store import Job, JobStatus, JobStore, StageRun, WorkerBeat
 from queues.topology import QueueConfig, all_queue_names
 from factory import lifecycle
-from factory.lifecycle import as_utc
+from factory.store import as_utc
 from factory.policy import StagePolicy
 from factory.stages import extra_stage_modules
 

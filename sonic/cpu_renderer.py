@@ -40,6 +40,7 @@ import numpy as np
 from factory.faces import CHIN, FaceMesh, face_height
 from factory.media import FPS, decode_audio, frame_count, frame_energy
 from factory.stages import StageError
+from sonic.crop import at_rest, follow_head
 from sonic.mouth import (MouthTrack, loudness_from_db, mouth_track, pause_gate, phoneme_silence, silent_frames,
                          sound_rows)
 from sonic.params import ProgressFn, RenderParams, SpeechFacts
@@ -264,8 +265,8 @@ class LipSeal:
     upper_inset: np.ndarray
     """(w,) a sealed upper lip shows its colour from this far inside its edge (not the teeth's)."""
     lower_inset: np.ndarray
-    crease_px: float
-    """Half-width of the dark line where sealed lips meet."""
+    crease: np.ndarray
+    """(h, w) 0..1: the soft dark line where sealed lips meet (a Gaussian across ``meet``)."""
     grid_x: np.ndarray
     grid_y: np.ndarray
 
@@ -275,8 +276,7 @@ class LipSeal:
         strength = SEAL_CREASE * float(np.clip((amount - 0.6) / 0.4, 0.0, 1.0))
         if strength <= 0:
             return None
-        line = np.exp(-0.5 * ((self.grid_y + 0.5 - self.meet) / self.crease_px) ** 2)
-        return (1.0 - strength * line)[..., None].astype(np.float32)
+        return (1.0 - strength * self.crease)[..., None]
 
     def source_rows(self, amount: float) -> np.ndarray:
         """(h, w) the photo's row to show at each pixel of ``region`` with the lips ``amount``
@@ -318,9 +318,11 @@ def build_lip_seal(lm: np.ndarray, size: int) -> LipSeal | None:
     top = np.maximum(upper - 1.6 * upper_lip, region.y0)
     bottom = np.minimum(lower + 1.6 * lower_lip, region.y1 - 1)
     gx, gy = _pixel_grid(region)
-    return LipSeal(region=region, top=top, upper=upper, meet=(upper + lower) / 2.0, lower=lower, bottom=bottom,
+    meet = (upper + lower) / 2.0
+    crease = np.exp(-0.5 * ((gy + 0.5 - meet) / max(0.7, 0.004 * face_h)) ** 2).astype(np.float32)
+    return LipSeal(region=region, top=top, upper=upper, meet=meet, lower=lower, bottom=bottom,
                    upper_inset=SEAL_INSET * upper_lip, lower_inset=SEAL_INSET * lower_lip,
-                   crease_px=max(0.7, 0.004 * face_h), grid_x=gx, grid_y=gy)
+                   crease=crease, grid_x=gx, grid_y=gy)
 
 
 @dataclass
@@ -801,9 +803,11 @@ def render_frame(rig: FaceRig, opening: float, width: float, blink: float, head:
                            borderMode=cv2.BORDER_REPLICATE)
         shade = seal.shade(amount)
         frame[seal.region.slices] = closed if shade is None else (closed * shade).astype(np.uint8)
-        src = frame.copy()  # the width warp below moves the closed lips
+    sealed = opening < -1e-3 and m.seal is not None
     opening = max(opening, 0.0)
     if opening > 1e-3 or abs(width) > 1e-3:
+        if sealed:
+            src = frame.copy()  # the width warp moves the closed lips
         k = int(np.clip(np.searchsorted(m.levels, opening) - 1, 0, len(m.levels) - 2))
         frac = float(np.clip((opening - m.levels[k]) / (m.levels[k + 1] - m.levels[k]), 0.0, 1.0))
         offsets = m.open_fields[k] * (1.0 - frac) + m.open_fields[k + 1] * frac
@@ -841,20 +845,9 @@ def render_frame(rig: FaceRig, opening: float, width: float, blink: float, head:
             skin = skin[..., None].astype(np.float32)
             frame[eye.region.slices] = (sharp + (soft.astype(np.float32) - sharp) * skin).astype(np.uint8)
 
-    hd = rig.head
-    angle, shift_x, shift_y, scale = (float(v) for v in head)
-    if abs(angle) > 1e-4 or abs(shift_x) > 1e-3 or abs(shift_y) > 1e-3 or abs(scale - 1.0) > 1e-5:
-        forward = cv2.getRotationMatrix2D(hd.pivot, angle, scale)
-        forward[:, 2] += (shift_x, shift_y)
-        back = cv2.invertAffineTransform(forward)
-        # source = p + weight(p) * (back(p) - p): the head follows the pose, the border does not.
-        map_x = cv2.scaleAdd(hd.wx, float(back[0, 0] - 1.0), hd.grid_x)
-        map_x = cv2.scaleAdd(hd.wy, float(back[0, 1]), map_x)
-        map_x = cv2.scaleAdd(hd.weight, float(back[0, 2]), map_x)
-        map_y = cv2.scaleAdd(hd.wx, float(back[1, 0]), hd.grid_y)
-        map_y = cv2.scaleAdd(hd.wy, float(back[1, 1] - 1.0), map_y)
-        map_y = cv2.scaleAdd(hd.weight, float(back[1, 2]), map_y)
-        frame[hd.region.slices] = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if not at_rest(head):
+        # the head follows the pose, the crop's border does not
+        follow_head(frame, rig.head, rig.head.region.slices, rig.head.pivot, head)
     return frame
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -185,27 +186,41 @@ class PasteBack:
         return out
 
     def _move(self, frame: np.ndarray, head: np.ndarray, pivot: tuple[float, float]) -> np.ndarray:
-        import cv2
-
-        angle, shift_x, shift_y, scale = (float(v) for v in head)
-        if abs(angle) < 1e-4 and abs(shift_x) < 1e-3 and abs(shift_y) < 1e-3 and abs(scale - 1.0) < 1e-5:
+        if at_rest(head):
             return frame
         k = self._side / self._crop_size  # output pixels per crop pixel
         ox, oy = self._origin
-        centre = (ox + pivot[0] * k, oy + pivot[1] * k)
-        forward = cv2.getRotationMatrix2D(centre, angle, scale)
-        forward[:, 2] += (shift_x * k, shift_y * k)
-        back = cv2.invertAffineTransform(forward)
-        f = self._follow
-        # source = p + weight(p) * (back(p) - p), as the renderer moves the head in the crop.
-        map_x = cv2.scaleAdd(f.wx, float(back[0, 0] - 1.0), f.grid_x)
-        map_x = cv2.scaleAdd(f.wy, float(back[0, 1]), map_x)
-        map_x = cv2.scaleAdd(f.weight, float(back[0, 2]), map_x)
-        map_y = cv2.scaleAdd(f.wx, float(back[1, 0]), f.grid_y)
-        map_y = cv2.scaleAdd(f.wy, float(back[1, 1] - 1.0), map_y)
-        map_y = cv2.scaleAdd(f.weight, float(back[1, 2]), map_y)
-        frame[f.slices] = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return frame
+        return follow_head(frame, self._follow, self._follow.slices, (ox + pivot[0] * k, oy + pivot[1] * k), head, k)
+
+
+def at_rest(head: np.ndarray) -> bool:
+    """Whether a head pose (rotation in degrees, shift x, shift y, scale) moves nothing."""
+    angle, shift_x, shift_y, scale = (float(v) for v in head)
+    return abs(angle) < 1e-4 and abs(shift_x) < 1e-3 and abs(shift_y) < 1e-3 and abs(scale - 1.0) < 1e-5
+
+
+def follow_head(frame: np.ndarray, weights: Any, slices: tuple[slice, slice], pivot: tuple[float, float],
+                head: np.ndarray, pixels_per_unit: float = 1.0) -> np.ndarray:
+    """Move ``frame[slices]`` (in place) by the head pose about ``pivot``, each pixel as far as its
+    weight says: the head fully, what is around it less, the rest not at all. ``weights`` holds
+    ``weight``, ``wx`` (weight × grid_x), ``wy``, ``grid_x``, ``grid_y`` over ``slices`` (frame
+    pixels); the pose's shifts are in units of ``pixels_per_unit`` frame pixels."""
+    import cv2
+
+    angle, shift_x, shift_y, scale = (float(v) for v in head)
+    forward = cv2.getRotationMatrix2D(pivot, angle, scale)
+    forward[:, 2] += (shift_x * pixels_per_unit, shift_y * pixels_per_unit)
+    back = cv2.invertAffineTransform(forward)
+    w = weights
+    # source = p + weight(p) * (back(p) - p), with the products weight × p prepared once
+    map_x = cv2.scaleAdd(w.wx, float(back[0, 0] - 1.0), w.grid_x)
+    map_x = cv2.scaleAdd(w.wy, float(back[0, 1]), map_x)
+    map_x = cv2.scaleAdd(w.weight, float(back[0, 2]), map_x)
+    map_y = cv2.scaleAdd(w.wx, float(back[1, 0]), w.grid_y)
+    map_y = cv2.scaleAdd(w.wy, float(back[1, 1] - 1.0), map_y)
+    map_y = cv2.scaleAdd(w.weight, float(back[1, 2]), map_y)
+    frame[slices] = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return frame
 
 
 @dataclass

@@ -137,6 +137,10 @@ def match_words(
 
 
 class PiperEngine(SentenceEngine):
+    sampling_noise = True
+    """Piper's voice varies its sound and timing a little on every run; False makes the same
+    text give the same audio (the tests that look at single frames need that)."""
+
     def __init__(self, model_path: Path, config_path: Path, version: str):
         self.voice = load_piper_voice(model_path, config_path)
         self.name = f"piper:{Path(model_path).stem}"
@@ -149,7 +153,8 @@ class PiperEngine(SentenceEngine):
 
         # Piper scales every sentence to full scale by default; we keep the raw level and
         # normalise the whole clip once, so sentences keep their natural relative loudness.
-        config = SynthesisConfig(normalize_audio=False)
+        quiet = {} if self.sampling_noise else {"noise_scale": 0.0, "noise_w_scale": 0.0}
+        config = SynthesisConfig(normalize_audio=False, **quiet)
         pieces: list[np.ndarray] = []
         phonemes: list[PhonemeTiming] | None = []
         groups: list[list[int]] = []

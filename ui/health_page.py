@@ -38,8 +38,7 @@ def health_page(visit: Visit) -> None:
         _doctor.clear()
     checks = _doctor(settings, repr(settings))
 
-    # the doctor already ran the writer's check (the prompts stage's); ask again only without it
-    writer = next((c for c in checks if c.name == "narration LLM"), None) or writer_status(settings)
+    writer = writer_status(settings)
     st.markdown(("✅ " + tr("health.writer_ok", detail=writer.detail)) if writer.ok
                 else ("⚠️ " + tr("health.writer_missing", detail=writer.detail, fix=writer.fix)))
     database = factory_check(checks, check_database)

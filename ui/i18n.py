@@ -288,7 +288,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "batch.submitted": ("Batch {batch}: {jobs} job(s) submitted.", "批次 {batch}：已提交 {jobs} 个任务。"),
     "batch.progress": ("Progress", "进度"),
     "batch.open": ("Open a batch by its id", "按编号打开批次"),
-    "batch.none": ("No batch submitted from this tab yet.", "此标签页尚未提交批次。"),
+    "batch.none": ("No batches yet: upload rows above to start one.", "还没有批次：在上方上传行即可开始。"),
     "batch.unknown": ("There is no batch {batch}.", "没有批次 {batch}。"),
     "batch.line": ("{batch}: {finished} of {total} finished — {counts}", "{batch}：已完成 {finished}/{total} — {counts}"),
     "batch.row_problem": ("Row {row} not submitted: {problem}", "第 {row} 行未提交：{problem}"),
