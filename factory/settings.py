@@ -80,6 +80,10 @@ class Settings:
     """Torch device for the Sonic renderer; a worker started with ``--gpu N`` sees its GPU as cuda:0."""
     voice: str = ""
     """Piper voice: empty for the bundled en_US joe voice, or a path to a ``.onnx`` voice file."""
+    tts_sampling_noise: bool = True
+    """Piper voices vary their sound and timing a little on every run, as the voice was trained
+    to; false: the same text always gives the same audio (the test suite runs so, so that no
+    verdict depends on a lucky draw)."""
     llm_model: str = "local/smollm2-135m"
     """Any litellm model string; the default is the small offline model shipped on PyPI."""
     llm_timeout_seconds: float = 120.0

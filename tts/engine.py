@@ -265,7 +265,11 @@ def load_engine(voice: str = "", language: str = "en", *, fallback: str = "",
     else:
         from tts.piper_engine import PiperEngine
 
+        from factory.settings import Settings
+
         files = resolve_voice(chosen.name)
-        engine = PiperEngine(files.model, files.config, version=version)
+        noise = Settings.load().tts_sampling_noise
+        engine = PiperEngine(files.model, files.config, version=version if noise else f"{version}-steady")
+        engine.sampling_noise = noise
     engine.check_language(language)
     return engine

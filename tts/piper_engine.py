@@ -138,8 +138,8 @@ def match_words(
 
 class PiperEngine(SentenceEngine):
     sampling_noise = True
-    """Piper's voice varies its sound and timing a little on every run; False makes the same
-    text give the same audio (the tests that look at single frames need that)."""
+    """Piper's voice varies its sound and timing a little on every run; False: the same text
+    gives the same audio (setting ``tts_sampling_noise``, which ``load_engine`` applies)."""
 
     def __init__(self, model_path: Path, config_path: Path, version: str):
         self.voice = load_piper_voice(model_path, config_path)
