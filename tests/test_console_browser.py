@@ -142,8 +142,12 @@ class Console:
         return path
 
     def field(self, label: str):
+        """The input labelled ``label``, once the app's script has finished running: while it
+        runs (after an upload, say) Streamlit may still replace the element we would type into."""
         from selenium.webdriver.common.by import By
 
+        self.wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'),
+                        "the page is still running")
         return self.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f'[aria-label="{label}"]'),
                                f"no field labelled {label!r}")[0]
 
