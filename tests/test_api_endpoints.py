@@ -21,7 +21,7 @@ import pytest
 from test_api_fixtures import Api, api, make_api  # noqa: F401  (fixture)
 
 SMALL = {"min_resolution": 384, "keep_crop": True}
-SCRIPT = "Hello from the API."
+SCRIPT = "Hello, and thank you for watching."  # plain words: the QA must pass for the review tests
 
 
 @pytest.fixture(scope="module")
