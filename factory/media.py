@@ -103,12 +103,16 @@ def decode_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.n
         # stretches quiet, instead of NaN loudness, a garbage 16-bit cast or a failed job. Only a
         # file with nothing else in it is refused.
         if not finite.any():
-            raise MediaError(
-                f"The audio file {path.name} contains no usable sound: none of its samples is a "
-                f"number (the file is damaged or was exported wrongly). Export it again and re-upload it."
-            )
+            raise _no_number_error(path)
         samples = np.where(finite, samples, np.float32(0.0))
     return samples, int(rate)
+
+
+def _no_number_error(path: Path) -> MediaError:
+    return MediaError(
+        f"The audio file {path.name} contains no usable sound: none of its samples is a "
+        f"number (the file is damaged or was exported wrongly). Export it again and re-upload it."
+    )
 
 
 def _finite(samples: np.ndarray) -> np.ndarray:
@@ -436,26 +440,12 @@ def _first_frame_time(container, stream) -> float | None:
     return float(stream.start_time * stream.time_base) if stream.start_time is not None else None
 
 
-def decode_audio_on_timeline(
-    path: str | Path, origin: float, sample_rate: int | None = None, end: float | None = None
-) -> tuple[np.ndarray, int]:
-    """The sound track as a player plays it: sample ``i`` sounds at ``origin + i / rate`` seconds.
-
-    Each decoded block goes where its presentation time puts it: silence fills a late start or a
-    gap, sound before ``origin`` is dropped, and with ``end`` (seconds on the same timeline, e.g.
-    ``StreamTimes.audio_end``) the encoder's padding after it is cut. Mono float32 in [-1, 1];
-    ``sample_rate=None`` keeps the file's own rate. Errors as ``decode_audio``.
-    """
-    sound = decode_sound(path, origin, sample_rate=sample_rate, end=end)
-    return sound.samples, sound.rate
-
-
 @dataclass
 class DecodedSound:
     """One decode of a sound track, in the forms its readers need."""
 
     samples: np.ndarray
-    """On the timeline (``decode_audio_on_timeline``): sample ``i`` sounds at ``origin + i / rate``."""
+    """The sound as a player plays it: sample ``i`` sounds at ``origin + i / rate`` seconds."""
     rate: int
     track: np.ndarray | None = None
     """The whole track from its first sample, mono at ``track_rate``, as ``decode_audio(path,
@@ -470,8 +460,15 @@ def decode_sound(
     end: float | None = None,
     track_rate: int | None = None,
 ) -> DecodedSound:
-    """``decode_audio_on_timeline`` and, with ``track_rate``, ``decode_audio(path, track_rate)``
-    from a single decode of the track (each decoded block goes to both resamplers)."""
+    """The sound track as a player plays it and, with ``track_rate``, the whole track as
+    ``decode_audio(path, track_rate)`` gives it, from a single decode (each decoded block goes to
+    both resamplers).
+
+    On the timeline each decoded block goes where its presentation time puts it: silence fills a
+    late start or a gap, sound before ``origin`` is dropped, and with ``end`` (seconds on the same
+    timeline, e.g. ``StreamTimes.audio_end``) the encoder's padding after it is cut. Mono float32
+    in [-1, 1]; ``sample_rate=None`` keeps the file's own rate. Errors as ``decode_audio``.
+    """
     import av
 
     path = Path(path)
@@ -509,10 +506,7 @@ def decode_sound(
     if not pieces or not any(chunk.size for _, chunk in pieces):
         raise MediaError(f"The audio file {path.name} contains no sound.")
     if not any(np.isfinite(chunk).any() for _, chunk in pieces):
-        raise MediaError(
-            f"The audio file {path.name} contains no usable sound: none of its samples is a "
-            f"number (the file is damaged or was exported wrongly). Export it again and re-upload it."
-        )
+        raise _no_number_error(path)
     length = max(at + chunk.size for at, chunk in pieces)
     if end is not None:
         length = min(length, int(round((end - origin) * rate)))

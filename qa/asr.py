@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -141,8 +142,29 @@ def resolve_model_dir(settings: Settings) -> Path:
     return path
 
 
+def prefer_avx512_kernels(cpuinfo: str | None = None) -> None:
+    """Let CTranslate2 use its AVX-512 kernels on AMD CPUs that have them.
+
+    CTranslate2 picks AVX-512 only on Intel CPUs; on AMD CPUs with AVX-512 (Zen 4 and later) it
+    falls back to AVX2, which is slower there (bench/RESULTS.md, "QA speed, third pass"). The
+    choice is read once, when the library loads, so this runs before the first import; a
+    ``CT2_FORCE_CPU_ISA`` the user set wins. ``cpuinfo``: the text of /proc/cpuinfo (read when
+    not given)."""
+    if "CT2_FORCE_CPU_ISA" in os.environ or "ctranslate2" in sys.modules:
+        return
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:  # not Linux: keep CTranslate2's own choice
+            return
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    if "AuthenticAMD" in cpuinfo and {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= set(flags):
+        os.environ["CT2_FORCE_CPU_ISA"] = "AVX512"
+
+
 def pick_device() -> tuple[str, str]:
     """(device, compute_type): the GPU in float16 when CTranslate2 sees one, else CPU int8."""
+    prefer_avx512_kernels()
     import ctranslate2
 
     if ctranslate2.get_cuda_device_count() > 0:
@@ -156,6 +178,7 @@ _models_lock = threading.Lock()
 
 def load_model(settings: Settings | None = None, options: AsrOptions | None = None):
     """The faster-whisper model for these settings, loaded once per process."""
+    prefer_avx512_kernels()
     from faster_whisper import WhisperModel
 
     settings = settings or Settings.load()

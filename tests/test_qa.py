@@ -499,3 +499,24 @@ def test_clips_too_short_to_score_lip_sync_are_not_failed_for_it():
     assert checks["lip_sync_confidence"].passed and "not measured" in checks["lip_sync_confidence"].message
     unrelated = LipSyncResult(offset=5, confidence=0.3, min_confidence=min_confidence_for(150), frames=150)
     assert not {c.name: c for c in gate.sync_checks(unrelated)}["lip_sync_confidence"].passed
+
+
+@pytest.mark.parametrize("vendor, flags, chosen", [
+    ("AuthenticAMD", "avx2 avx512f avx512bw avx512dq avx512vl avx512_vnni", "AVX512"),  # Zen 4: AVX-512 kernels
+    ("AuthenticAMD", "avx2 fma", None),  # no AVX-512: CTranslate2's own choice
+    ("GenuineIntel", "avx2 avx512f avx512bw avx512dq avx512vl", None),  # CTranslate2 picks AVX-512 itself
+])
+def test_whisper_uses_avx512_kernels_on_amd_cpus_that_have_them(monkeypatch, vendor, flags, chosen):
+    from qa.asr import prefer_avx512_kernels
+
+    cpuinfo = f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: fpu sse4_2 {flags}\n"
+    monkeypatch.setenv("CT2_FORCE_CPU_ISA", "")  # recorded, so the test leaves the variable as it found it
+    monkeypatch.delenv("CT2_FORCE_CPU_ISA")
+    monkeypatch.delitem(sys.modules, "ctranslate2", raising=False)
+    prefer_avx512_kernels(cpuinfo)
+    import os
+
+    assert os.environ.get("CT2_FORCE_CPU_ISA") == chosen
+    monkeypatch.setenv("CT2_FORCE_CPU_ISA", "AVX2")  # the user's own choice wins
+    prefer_avx512_kernels(cpuinfo)
+    assert os.environ["CT2_FORCE_CPU_ISA"] == "AVX2"

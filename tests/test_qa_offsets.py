@@ -45,14 +45,13 @@ def _report(video, **settings):
 
 
 def test_container_shift_moves_the_sound_not_the_samples(clip, shifted):
-    from factory.media import decode_audio, stream_times
-
-    from factory.media import decode_audio_on_timeline
+    from factory.media import decode_audio, decode_sound, stream_times
 
     # A file without a start offset reads exactly as before, less the encoder's padding at the end.
     times = stream_times(clip)
     samples, rate = decode_audio(clip)
-    on_timeline, same_rate = decode_audio_on_timeline(clip, times.video_start, end=times.audio_end)
+    played = decode_sound(clip, times.video_start, end=times.audio_end)
+    on_timeline, same_rate = played.samples, played.rate
     assert same_rate == rate and 0 <= samples.size - on_timeline.size <= 1024
     assert np.array_equal(on_timeline, samples[: on_timeline.size])
 
@@ -68,14 +67,14 @@ def test_container_shift_moves_the_sound_not_the_samples(clip, shifted):
 def test_one_decode_gives_the_sound_as_played_and_whisper_the_whole_track(k, clip, shifted):
     """The check decodes the sound once: the speech energy hears it where a player plays it, and
     Whisper the whole track from its first sample (the words it hears early are not cut off)."""
-    from factory.media import decode_audio, decode_audio_on_timeline, stream_times
+    from factory.media import decode_audio, decode_sound, stream_times
     from qa.lipsync import sound_as_played
 
     video = shifted(k) if k else clip
     sound = sound_as_played(video, track_rate=16000)
     times = stream_times(video)
-    as_played, rate = decode_audio_on_timeline(video, times.video_start, end=times.audio_end)
-    assert sound.rate == rate and np.array_equal(sound.samples, as_played)
+    alone = decode_sound(video, times.video_start, end=times.audio_end)  # the timeline without the track
+    assert sound.rate == alone.rate and np.array_equal(sound.samples, alone.samples)
     assert sound.track_rate == 16000 and np.array_equal(sound.track, decode_audio(video, 16000)[0])
     assert sound.delay == pytest.approx(times.audio_delay)
 
