@@ -57,7 +57,7 @@ def main() -> None:
     for name, samples, rate, rows in clips:
         n = frame_count(len(samples) / rate)
         performance = plan_performance(rig, n, RenderParams(seed=5), samples, rate, rows)
-        loud, gate = speech_prosody(n, samples, rate, rows, performance.mouth.open)
+        loud, gate = speech_prosody(performance.mouth)
         head = performance.head
         spoken = gate > 0
         smooth = gaussian_filter1d(loud.astype(np.float64), 1.0)

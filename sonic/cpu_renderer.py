@@ -38,11 +38,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from factory.faces import CHIN, FaceMesh, face_height
-from factory.media import FPS, decode_audio, frame_count, frame_energy
+from factory.media import FPS, decode_audio, frame_count
 from factory.stages import StageError
 from sonic.crop import at_rest, follow_head
-from sonic.mouth import (MouthTrack, loudness_from_db, mouth_track, pause_gate, phoneme_silence, silent_frames,
-                         sound_rows)
+from sonic.mouth import MouthTrack, mouth_track
 from sonic.params import ProgressFn, RenderParams, SpeechFacts
 
 # --- MediaPipe face-mesh indices, each list ordered along the contour ---------------------
@@ -864,17 +863,14 @@ class Performance:
         return len(self.blink)
 
 
-def speech_prosody(n_frames: int, samples: np.ndarray | None, sample_rate: int | None,
-                   phonemes: Sequence[Sequence] | None, mouth_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(loudness 0..1, pause gate) per frame, seen as the mouth sees them (``sonic.mouth``):
-    from the audio when at hand, else from the phoneme timings and the mouth's opening."""
-    if samples is not None and sample_rate:
-        db = frame_energy(samples, sample_rate, n_frames)
-        return loudness_from_db(db), pause_gate(silent_frames(db))
-    gate = pause_gate(phoneme_silence(sound_rows(phonemes or []), n_frames))
-    opening = np.maximum(mouth_open, 0.0)  # closed lips (below 0) are as quiet as rest
+def speech_prosody(mouth: MouthTrack) -> tuple[np.ndarray, np.ndarray]:
+    """(loudness 0..1, pause gate) per frame, as the mouth track heard them (``sonic.mouth``):
+    the audio's loudness when the track was made with the audio, else the mouth's opening."""
+    if mouth.loudness is not None:
+        return mouth.loudness, mouth.pauses
+    opening = np.maximum(mouth.open, 0.0)  # closed lips (below 0) are as quiet as rest
     peak = float(opening.max()) if len(opening) else 0.0
-    return (opening / peak if peak > 0 else opening).astype(np.float32), gate
+    return (opening / peak if peak > 0 else opening).astype(np.float32), mouth.pauses
 
 
 def plan_performance(rig: FaceRig, n_frames: int, params: RenderParams, samples: np.ndarray | None,
@@ -883,7 +879,7 @@ def plan_performance(rig: FaceRig, n_frames: int, params: RenderParams, samples:
     mouth = mouth_track(n_frames, samples, sample_rate, phonemes, params.dynamic_scale)
     mouth.open = np.minimum(mouth.open, cfg.max_open)
     blink = blink_track(n_frames, params.seed, cfg.blink_every_s, cfg.blink_s)
-    loud, gate = speech_prosody(n_frames, samples, sample_rate, phonemes, mouth.open)
+    loud, gate = speech_prosody(mouth)
     head = head_track(n_frames, params.seed, params.motion_scale, loud, gate, rig.image.shape[0], cfg)
     return Performance(mouth=mouth, blink=blink, head=head)
 

@@ -96,6 +96,10 @@ class MouthTrack:
     """"phonemes" or "energy": what drove the mouth."""
     teeth_on_lip: np.ndarray | None = None
     """(frames,) 0..1: the lower lip tucked under the upper teeth (f, v); None: never."""
+    loudness: np.ndarray | None = None
+    """(frames,) the audio's loudness 0..1 (``loudness``); None when made without the audio."""
+    pauses: np.ndarray | None = None
+    """(frames,) the pause gate (``pause_gate``): 1 while speaking, 0 inside a pause."""
 
 
 def loudness(samples: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray:
@@ -388,6 +392,7 @@ def mouth_track(
     track.open = np.where(seal > 0, np.minimum(opening, SEALED * seal), opening).astype(np.float32)
     np.clip(track.open, SEALED, None, out=track.open)
     track.width = np.clip(track.width * gate, -1.0, 1.0) * dynamic_scale
+    track.loudness, track.pauses = loud, gate
     # teeth_on_lip is left as it is: a quiet "f" often reads as silence, and the teeth resting
     # on the lip are a closed mouth's shape anyway.
     return track

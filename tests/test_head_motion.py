@@ -30,7 +30,7 @@ def speech(request):
 
     samples, rate, rows, n = _speech(request.param)
     mouth = mouth_track(n, samples, rate, rows)
-    loud, gate = speech_prosody(n, samples, rate, rows, mouth.open)
+    loud, gate = speech_prosody(mouth)
     return samples, rate, n, loud, gate, CpuRenderConfig()
 
 
@@ -46,7 +46,7 @@ def test_the_head_is_still_in_pauses_and_moves_while_speaking():
     samples, rate, rows, n = _speech("tts")
     in_pause = pauses(samples, rate, n)  # silences (-40 dB) of 160 ms or more
     assert in_pause.sum() >= 8, "the narration has pauses between its sentences"
-    loud, gate = speech_prosody(n, samples, rate, rows, mouth_track(n, samples, rate, rows).open)
+    loud, gate = speech_prosody(mouth_track(n, samples, rate, rows))
     for seed in range(4):
         head = head_track(n, seed, 1.05, loud, gate, 512, CpuRenderConfig())
         size = _pose_size(head)

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from ui.submission import LANGUAGES, Upload
 from ui.visit import Visit
+
+if TYPE_CHECKING:
+    from factory.batch import BatchProgress
 
 ROWS_TYPES = ["csv", "xlsx", "jsonl", "json"]
 MY_BATCHES = "my_batches"  # session-state key: the batches this tab submitted, newest first
@@ -103,36 +107,40 @@ def _follow(visit: Visit) -> None:
         return
     for batch_id in batch_ids:
         try:
-            batch_progress(visit.console.service.jobs, batch_id)
+            progress = batch_progress(visit.console.service.jobs, batch_id)
         except KeyError:
             st.error(tr("batch.unknown", batch=batch_id))
             continue
-        _batch_status(visit, batch_id)
+        _batch_status(visit, batch_id, progress)
 
 
-def _batch_status(visit: Visit, batch_id: str) -> None:
+def _batch_status(visit: Visit, batch_id: str, progress: BatchProgress) -> None:
+    """One batch's progress bar and row problems (``progress``: as just read), live until the
+    batch is over; then the ZIP."""
     from factory.batch import batch_progress
 
     tr = visit.tr
 
-    def show() -> bool:
-        progress = batch_progress(visit.console.service.jobs, batch_id)
+    def show(progress: BatchProgress) -> None:
         fraction = progress.finished / progress.total if progress.total else 1.0
         counts = ", ".join(f"{tr.status(status)} {n}" for status, n in sorted(progress.counts.items()))
         st.progress(fraction, text=tr("batch.line", batch=batch_id, finished=progress.finished,
                                       total=progress.total, counts=counts))
         for row, problem in progress.problems:
             st.caption(tr("batch.row_problem", row=row, problem=problem))
-        return progress.done
 
-    if not batch_progress(visit.console.service.jobs, batch_id).done:
+    if not progress.done:
+        unread = [progress]  # the first run shows what the caller read; each later tick reads anew
+
         @st.fragment(run_every=POLL_SECONDS)
         def live() -> None:
-            if show():
+            current = unread.pop() if unread else batch_progress(visit.console.service.jobs, batch_id)
+            show(current)
+            if current.done:
                 st.rerun()  # the whole page again: the ZIP button appears
         live()
         return
-    show()
+    show(progress)
     if st.button(tr("batch.make_zip"), key=f"zip-{batch_id}"):
         st.download_button(tr("batch.download_zip"), data=_zip(visit, batch_id), file_name=f"{batch_id}.zip",
                            mime="application/zip", key=f"download-zip-{batch_id}")
