@@ -91,25 +91,20 @@ def _espeak():
 
 
 def espeak_sounds(word: str, voice: str) -> list[str]:
-    """The IPA sounds of one word as Piper's espeak-ng phonemiser says them ("ɑː" one sound,
-    stress marks and boundaries dropped, as ``tts.piper_engine.phonemes_from_alignments``)."""
+    """The IPA sounds of one word as Piper's espeak-ng phonemiser says them, grouped as Piper's
+    own timings group them (``tts.piper_engine.phonemes_from_alignments``: "ɑː" one sound,
+    stress marks and boundaries dropped)."""
     import piper.voice
 
-    from tts.piper_engine import _PREFIX_MARKS, _is_boundary, _is_suffix
+    from tts.piper_engine import phonemes_from_alignments
 
     # Piper's own lock when it has one: a TTS job in another thread may be using espeak.
     lock = getattr(piper.voice, "_ESPEAK_PHONEMIZER_LOCK", _ESPEAK_LOCK)
     with lock:
         sentences = _espeak().phonemize(voice, word)
-    sounds: list[str] = []
-    for symbol in (s for sentence in sentences for s in sentence):
-        if _is_boundary(symbol) or symbol in _PREFIX_MARKS:
-            continue
-        if _is_suffix(symbol) and sounds:
-            sounds[-1] += symbol
-        else:
-            sounds.append(symbol)
-    return sounds
+    symbols = [(symbol, 1) for sentence in sentences for symbol in sentence]  # counts only matter for times
+    phonemes, _ = phonemes_from_alignments(symbols, sample_rate=1)
+    return [p.phoneme for p in phonemes]
 
 
 def spread_over(sounds: list[str], start: float, end: float,
