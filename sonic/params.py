@@ -148,9 +148,17 @@ class Renderer(Protocol):
     ``speech`` is the speak stage's ``factory.payloads.SpeechFacts`` (its phoneme timings are
     empty for an editor's own recording), or None when the job has none.
 
-    Optional, read with getattr by the stage: ``work_before_frames`` (share of the time spent
-    before the first frame, reported through ``progress``; default 0) and ``last_report`` (a
-    dict stored with the job after each render, e.g. seconds and peak GPU memory).
+    The stage creates one renderer per render (``sonic.stage.load_renderer``), so a renderer may
+    keep facts about its last render. Optional, read with getattr by the stage:
+
+    - ``work_before_frames``: share of the time spent before the first frame, reported through
+      ``progress`` (default 0);
+    - ``last_report``: a dict stored with the job after each render (e.g. seconds, peak GPU memory);
+    - ``last_mouth_source``: what drove the mouth ("phonemes" or "energy"), stored with the job;
+    - ``head_outside_crop``: set to True by the stage before ``render`` when it pastes the frames
+      back into the photo; the renderer then leaves the head at rest in its frames and gives the
+      head's motion as ``last_head`` ((frames, 4) poses) about ``last_pivot`` (a point of the
+      crop), which the paste applies to the whole picture, hair and shoulders included.
     """
 
     name: str
