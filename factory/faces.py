@@ -7,6 +7,7 @@ Landmark indices follow MediaPipe's 478-point face mesh (468 + 10 iris points).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,8 @@ MOUTH_LEFT = 61
 MOUTH_RIGHT = 291
 FOREHEAD = 10
 CHIN = 152
+MOUTH_POINTS = (UPPER_LIP_INNER, LOWER_LIP_INNER, FOREHEAD, CHIN)
+"""The landmarks ``mouth_opening`` reads."""
 
 
 @dataclass
@@ -68,14 +71,21 @@ class FaceMesh:
             static_image_mode=not video, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
         )
 
-    def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
-        """(478, 2) float32 pixel coordinates of the most prominent face, or None."""
+    def landmarks(self, rgb: np.ndarray, only: Sequence[int] | None = None) -> np.ndarray | None:
+        """(478, 2) float32 pixel coordinates of the most prominent face, or None. With ``only``
+        (landmark indices, e.g. ``MOUTH_POINTS``) just those rows are filled and the rest are
+        NaN: reading every point out of MediaPipe's result costs more than the few a caller needs."""
         result = self._mesh.process(np.ascontiguousarray(rgb))
         if not result.multi_face_landmarks:
             return None
         h, w = rgb.shape[:2]
         pts = result.multi_face_landmarks[0].landmark
-        return np.array([(p.x * w, p.y * h) for p in pts], dtype=np.float32)
+        if only is None:
+            return np.array([(p.x * w, p.y * h) for p in pts], dtype=np.float32)
+        points = np.full((len(pts), 2), np.nan, dtype=np.float32)
+        for i in only:
+            points[i] = (pts[i].x * w, pts[i].y * h)
+        return points
 
     def close(self) -> None:
         self._mesh.close()

@@ -58,7 +58,7 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
     """Decode ``path`` once and measure every frame (see the module docstring)."""
     import cv2
 
-    from factory.faces import FaceMesh, mouth_opening
+    from factory.faces import MOUTH_POINTS, FaceMesh, mouth_opening
     from factory.media import MediaError, read_video_frames, reason
 
     options = options or ScanOptions()
@@ -79,12 +79,14 @@ def scan_video(path: str | Path, options: ScanOptions | None = None, progress=No
                         previous = None
                 region_rgb = rgb if view is None else rgb[view[1] : view[3], view[0] : view[2]]
                 small = _shrink(region_rgb, options.landmark_max_side)
-                points = mesh.landmarks(small)
+                # every landmark until the face box is fixed; from then on the mouth's only
+                needed = None if face_box is None else MOUTH_POINTS
+                points = mesh.landmarks(small, only=needed)
                 if points is None and index == 0 and view is None:
                     view = _face_view(rgb)
                     if view is not None:
                         small = _shrink(rgb[view[1] : view[3], view[0] : view[2]], options.landmark_max_side)
-                        points = mesh.landmarks(small)
+                        points = mesh.landmarks(small, only=needed)
                 mouth.append(np.nan if points is None else mouth_opening(points))
                 grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
                 # Brightness on a small grey thumbnail of the whole frame: enough detail, a fraction of the cost.
