@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from factory.media import DecodedSound
 from factory.settings import Settings
 
 MAX_OFFSET_FRAMES = 15
@@ -157,21 +158,16 @@ def score_series(
     )
 
 
-@dataclass
-class Sound:
+@dataclass(kw_only=True)
+class Sound(DecodedSound):
     """A video's sound as a player plays it against the picture: ``samples[0]`` plays with the
-    first picture."""
+    first picture (``track``, when asked for, counts from the track's own first sample, so
+    speech recognition's word times count from the first sound)."""
 
-    samples: np.ndarray
-    rate: int
     delay: float
     """Seconds from the first picture to the first sound sample (negative: sound first)."""
     end: float
     """Seconds from the first picture to the end of the sound."""
-    track: np.ndarray | None = None
-    """The whole track from its own first sample at ``track_rate`` (for speech recognition,
-    whose word times then count from the first sound sample); None unless asked for."""
-    track_rate: int | None = None
 
 
 def sound_as_played(path: str | Path, track_rate: int | None = None) -> Sound:
@@ -187,7 +183,7 @@ def sound_as_played(path: str | Path, track_rate: int | None = None) -> Sound:
     # The container's audio end honours the AAC edit list; decoding alone would add the
     # encoder's padding (up to 1024 samples), which would count as a false mismatch.
     end = times.audio_end - times.video_start if times.audio_end is not None else decoded.samples.size / decoded.rate
-    return Sound(decoded.samples, decoded.rate, times.audio_delay, end, decoded.track, decoded.track_rate)
+    return Sound(**vars(decoded), delay=times.audio_delay, end=end)
 
 
 def speech_energy(path: str | Path, frames: int) -> np.ndarray:
