@@ -24,6 +24,7 @@ from factory.api_common import AUTH_ERRORS, CONFLICT, NOT_FOUND, TOO_LARGE, ApiE
 from factory.api_models import JobCreate, JobFields, JobOut, JobPage, RejectIn
 from factory.identity import ApiToken
 from factory.store import Job, JobStatus
+from factory.text import language_mismatch
 
 ARTIFACT_TYPES = {
     "video": "video/mp4",
@@ -154,6 +155,9 @@ def submit_job(request: Request, caller: ApiToken, fields: JobFields, image: Pat
         raise ApiError(422, f"The script is longer than the {service.settings.max_script_chars} characters allowed.")
     render = {k: v for k, v in fields.params.items() if k not in ("language", "voice", "renderer")}
     language = str(fields.params.get("language") or fields.language)
+    mismatch = language_mismatch(fields.script, language) if fields.script is not None else None
+    if mismatch:
+        raise ApiError(422, mismatch[0])
     try:
         params = build_job_params(render, language=language, voice=voice or fields.params.get("voice"),
                                   renderer=fields.params.get("renderer"))

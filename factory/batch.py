@@ -38,6 +38,7 @@ from sqlmodel import Field, SQLModel, select
 
 from factory.payloads import NARRATION_LANGUAGES, PRODUCT_FIELDS, WriterRequest
 from factory.store import utcnow
+from factory.text import language_mismatch
 
 
 @dataclass
@@ -219,6 +220,9 @@ def _row_problem(item: BatchRow, row: dict[str, Any], faces: dict, voices: dict,
         price = str(row.get("price") or "").strip()
         if price and not _PRICE.match(price):
             return _say(f"bad price {price!r}: write a number such as 39.99", f"价格“{price}”无效，请写数字，例如 39.99", zh)
+    mismatch = language_mismatch(item.script, item.language) if item.script else None
+    if mismatch:
+        return _say(*mismatch, zh)
     if item.image not in faces:
         faces[item.image] = _face_problem(item.image, max_pixels)
     if faces[item.image]:

@@ -173,7 +173,8 @@ def render_values(options: dict) -> dict:
 @click.option("--seconds", "target_seconds", type=click.FloatRange(5, 300), help="Target narration length for --topic/--source-file/--product-file [default: the template's: 40 s topic, 75 s policy, 30 s product].")
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False), help="The portrait photo (JPEG/PNG/WebP).")
 @click.option("--voice", help="A voice from `factory voices` (name) or the path of a Piper .onnx file (default: the language's bundled voice).")
-@click.option("--language", default="en", show_default=True, type=click.Choice(LANGUAGES))
+@click.option("--language", type=click.Choice(LANGUAGES),
+              help="The narration's language [default: zh for a script or topic written in Chinese, else en].")
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the MP4 (default: out/<job id>.mp4).")
 @click.option("--no-cache", is_flag=True, help="Run every stage afresh even if the same work was done before.")
 @click.option("--no-check", is_flag=True, help="Skip the QA stage (Whisper transcript + lip-sync score).")
@@ -185,11 +186,13 @@ def make(ctx: click.Context, script_text, script_file, audio, topic, summary, so
     """Render one talking video."""
     from factory.documents import DocumentError
     from factory.script_text import ScriptTextError, read_script_file
+    from factory.text import written_language
 
     try:
-        writer_request = _writer_request(topic, summary, source_file, product_file, target_seconds, language)
         if script_file:
             script_text = read_script_file(script_file)
+        language = language or written_language(script_text or topic or "") or "en"
+        writer_request = _writer_request(topic, summary, source_file, product_file, target_seconds, language)
     except (ScriptTextError, DocumentError) as exc:
         raise click.BadParameter(str(exc)) from None
     given = [x is not None for x in (script_text, audio, writer_request)]

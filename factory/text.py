@@ -28,6 +28,33 @@ def is_chinese(text: str) -> bool:
     return bool(CJK_CHAR.search(text))
 
 
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_LANGUAGE_NAMES = {"en": ("English", "英语"), "zh": ("Chinese", "中文")}
+
+
+def written_language(text: str) -> str | None:
+    """"zh" for text written mostly in Chinese characters, "en" for text in Latin letters, None
+    for text with neither (digits, symbols). Each Chinese character and each Latin word counts
+    once, so a Chinese script may name an English brand and an English one a Chinese term."""
+    han, latin = len(CJK_CHAR.findall(text)), len(_LATIN_WORD.findall(text))
+    if not han and not latin:
+        return None
+    return "zh" if han >= latin else "en"
+
+
+def language_mismatch(text: str, language: str | None) -> tuple[str, str] | None:
+    """None when a ``language`` voice can read ``text``; else why not, in English and Chinese
+    (a Chinese script for an English narration, whose voice would spell out each character,
+    or the reverse)."""
+    written, chosen = written_language(text), language_code(language)
+    if written is None or written == chosen or chosen not in _LANGUAGE_NAMES:
+        return None
+    (written_en, written_zh), (chosen_en, chosen_zh) = _LANGUAGE_NAMES[written], _LANGUAGE_NAMES[chosen]
+    return (f"The script is written in {written_en}, but the narration language is {chosen_en}: "
+            f"choose {written_en} as the language, or write the script in {chosen_en}.",
+            f"讲稿是用{written_zh}写的，但讲稿语言选的是{chosen_zh}：请把语言改为{written_zh}，或用{chosen_zh}写讲稿。")
+
+
 def count_units(text: str, language: str) -> int:
     """Length in the unit speaking rates use: words for English, characters for Chinese."""
     if language == "zh":

@@ -250,12 +250,23 @@ def _decode(model: Any, samples: np.ndarray, language: str | None, beam_size: in
         vad_filter=options.vad_filter,
         condition_on_previous_text=False,  # avoids repetition loops on short synthetic clips
     )
+    # Whisper base often writes Chinese in traditional characters; the factory's Chinese is
+    # simplified, and an editor comparing the two should not see every character differ.
+    if info.language == "zh":
+        import zhconv
+
+        def written(text: str) -> str:
+            return zhconv.convert(text, "zh-hans")
+    else:
+        def written(text: str) -> str:
+            return text
     words: list[Word] = []
     texts: list[str] = []
     for segment in segments:  # a generator: transcription happens while we iterate
-        texts.append(segment.text.strip())
+        texts.append(written(segment.text.strip()))
         for w in segment.words or []:
-            words.append(Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3), round(float(w.probability), 4)))
+            words.append(Word(written(w.word.strip()), round(float(w.start), 3), round(float(w.end), 3),
+                              round(float(w.probability), 4)))
     joiner = "" if (info.language or "") in ("zh", "ja", "th", "lo", "my", "yue") else " "
     return Transcript(
         text=joiner.join(t for t in texts if t),

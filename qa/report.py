@@ -54,6 +54,11 @@ class QAReport:
     def check(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
 
+    @property
+    def lip_sync_passed(self) -> bool:
+        """Both lip-sync checks passed (the plot's verdict; the report's may fail on others)."""
+        return all(c.passed for c in self.checks if c.name.startswith("lip_sync"))
+
     def summary(self, attempt: int = 0) -> QASummary:
         """The verdict and the small numbers stored on the job (values["qa"]); ``attempt``: the
         re-renders before this check."""
@@ -136,7 +141,7 @@ class QAReport:
             # Energy moved back by the offset: where it lines up with the mouth, that offset is right.
             top.plot((np.arange(energy.size) - offset) / fps, z(energy), label=f"energy shifted by {-offset} frames", color="tab:green", lw=0.8, ls="--")
         top.set_xlabel("seconds")
-        top.set_title(f"{Path(self.video).name}: offset {offset:+d} frames, confidence {self.lipsync.get('confidence', 0):.2f} (needs {self.lipsync.get('min_confidence', 0):.2f}) — {'PASS' if self.passed else 'FAIL'}")
+        top.set_title(f"{Path(self.video).name}: offset {offset:+d} frames, confidence {self.lipsync.get('confidence', 0):.2f} (needs {self.lipsync.get('min_confidence', 0):.2f}) — lip sync {'PASS' if self.lip_sync_passed else 'FAIL'}")
         top.legend(loc="upper right", fontsize=8)
         lags = self.lipsync.get("lags") or []
         limits = self.lipsync.get("offset_limits")

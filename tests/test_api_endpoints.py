@@ -210,6 +210,7 @@ def test_multipart_job_rejected_retried_cancelled_and_listed(reviewing_api, port
         (upload, {"script": SCRIPT, "priority": "99999999999999999999"}, "priority"),
         (upload, {}, "exactly one of"),  # nothing to say
         (upload, {"script": SCRIPT, "colour": "red"}, "colour"),
+        (upload, {"script": "大家好，欢迎收看。"}, "written in Chinese, but the narration language is English"),
     ]:
         refused = api.client.post("/jobs", headers=api.headers(), files=files, data=data)
         assert refused.status_code == 422 and reason in refused.json()["error"]["message"], refused.text

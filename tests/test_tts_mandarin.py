@@ -121,6 +121,10 @@ def test_a_chinese_recording_gets_the_voices_sounds_for_the_mouth(tmp_path, spee
     spoken = [p.phoneme for p in speech.phonemes]
     assert SequenceMatcher(None, symbols, spoken).ratio() > 0.9, (symbols, spoken)
     assert all(viseme(sound) for sound, _, _ in sound_rows(heard["phonemes"]))
+    import zhconv
+
+    words = "".join(w[0] for w in heard["words"])
+    assert words and zhconv.convert(words, "zh-hans") == words, words  # Whisper's words in simplified characters
     samples, rate = decode_audio(result.files["audio"])
     track = mouth_track(frame_count(len(samples) / rate), samples, rate, heard["phonemes"])
     assert track.source == "phonemes"
@@ -156,19 +160,21 @@ def env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_make_in_chinese_with_no_voice_is_published(env, portrait_path) -> None:
+def test_make_in_chinese_with_no_voice_or_language_named_is_published(env, portrait_path) -> None:
     from factory.cli import cli
     from factory.service import JobService
     from factory.store import JobStatus
 
     out = env / "zh.mp4"
     script = "新政策从2026年3月5日起实施。每户最多补贴1200元。"
-    result = CliRunner().invoke(cli, ["make", "--language", "zh", "--script", script, "--image", str(portrait_path),
+    # no --language: a script written in Chinese is narrated in Chinese
+    result = CliRunner().invoke(cli, ["make", "--script", script, "--image", str(portrait_path),
                                       "--out", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert out.is_file()
     job = JobService(Settings.load()).list(limit=1)[0]
     assert job.status == JobStatus.PUBLISHED, job.error
+    assert job.params["language"] == "zh"
     # QA passed it: Whisper heard the script (character error rate under the gate's limit) and
     # the mouth, driven by the pinyin timings, follows the voice.
     qa = job.values["qa"]

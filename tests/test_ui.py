@@ -108,7 +108,7 @@ def test_jobs_page_lists_a_failed_job_and_shows_its_error(env, tmp_path):
     assert not at.dataframe and "No jobs match" in all_text(at)
 
 
-def test_new_video_form_creates_a_job_and_shows_why_it_failed(env):
+def test_new_video_form_refuses_what_would_fail_then_creates_the_job(env, portrait_path):
     at = open_app()
     at.file_uploader(key="portrait").upload("scan.png", b"%PDF-1.4 not a picture", "image/png")
     at.run()
@@ -117,21 +117,43 @@ def test_new_video_form_creates_a_job_and_shows_why_it_failed(env):
     # An empty script is refused by the form, before any job exists.
     at.button(key="submit").click().run()
     assert any("script is empty" in e.value for e in at.error)
-    assert service().list() == []
-
+    # So is a photo the render would fail on, named as the editor's computer calls it ...
     at.text_area(key="script").input("Hello there, this is our weekly update.")
     at.slider(key="param_dynamic_scale").set_value(1.3)
     at.button(key="submit").click().run()
-    assert not at.exception, at.exception
+    assert any("scan.png is not an image" in e.value for e in at.error), [e.value for e in at.error]
+    # ... and a Chinese script for an English narration, which the English voice would spell out.
+    at.file_uploader(key="portrait").upload("astronaut.png", portrait_path.read_bytes(), "image/png")
+    at.text_area(key="script").input("大家好，欢迎收看今天的节目。")
+    at.button(key="submit").click().run()
+    assert any("written in Chinese, but the narration language is English" in e.value for e in at.error)
+    assert service().list() == []
 
+    at.text_area(key="script").input("Hello there, this is our weekly update.")
+    at.button(key="submit").click().run()
+    assert not at.exception, at.exception
     jobs = service().list()
     assert len(jobs) == 1
     job = jobs[0]
-    assert job.status == JobStatus.FAILED and "scan.png" in job.error
     assert job.params["dynamic_scale"] == pytest.approx(1.3) and job.params["language"] == "en"
     assert job.created_by == "editor"  # who made it, from the signed-in account
     assert job.values["script"] == "Hello there, this is our weekly update."
-    assert any("scan.png is not an image" in e.value for e in at.error)
+    deadline = time.monotonic() + 120  # the app's background thread runs it in this process
+    while service().get(job.id).status not in JobStatus.FINAL and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert service().get(job.id).status in JobStatus.FINAL
+
+
+def test_a_chinese_console_starts_chinese_narration_and_refuses_a_mismatch_in_chinese(env, portrait_path):
+    at = open_app(language="zh", username="li")
+    assert at.selectbox(key="language.zh").value == "zh"  # the editor's own language first
+    at.file_uploader(key="portrait").upload("astronaut.png", portrait_path.read_bytes(), "image/png")
+    at.run()
+    at.selectbox(key="language.zh").set_value("en").run()
+    at.text_area(key="script").input("大家好，欢迎收看今天的节目。")
+    at.button(key="submit").click().run()
+    assert any("讲稿是用中文写的，但讲稿语言选的是英语" in e.value for e in at.error), [e.value for e in at.error]
+    assert service().list() == []
 
 
 def test_recording_job_runs_in_the_background_and_its_failure_is_shown(env, portrait_path):
@@ -334,7 +356,7 @@ def test_script_to_video_end_to_end_in_the_console(env, portrait_path):
     else:
         assert any("Held for an editor's review" in w.value for w in at.warning)
     qa_table = next(d.value for d in at.dataframe if "check" in d.value.columns)
-    assert "wer" in set(qa_table["check"])  # the transcript check's error rate is listed
+    assert "word error rate" in set(qa_table["check"])  # the transcript check's error rate is listed
     models = next(d.value for d in at.dataframe if "licence" in d.value.columns)
     assert "voice" in set(models["role"])  # the models and licences the job used
     # What Whisper heard, and how it differs from the script (none, or sentences saying how).

@@ -95,3 +95,16 @@ def test_texts_fill_placeholders_and_fall_back_to_the_key():
     assert Texts("zh").status(JobStatus.PUBLISHED) == "✅ 已发布"
     assert Texts("en")("no.such.key") == "no.such.key"
     assert set(LANGUAGES) == {"zh", "en"}
+
+
+def test_qa_numbers_read_in_the_editors_language_with_units():
+    from ui.i18n import Texts
+    from ui.job_details import difference_lines, qa_view
+
+    qa = {"passed": False, "checks": {"cer": False, "duration": True},
+          "numbers": {"cer": 0.25, "duration": 0.02, "sync_z": 7.5}}
+    rows = {row["检查项"]: row["数值"] for row in qa_view(qa, Texts("zh")).rows}
+    assert rows == {"字错误率": "25.0 %", "声音与画面结束时间差（秒）": "0.02", "口型同步 z 值": "7.5"}
+    ops = [{"op": "insert", "hyp": "chinese"}] * 30
+    lines = difference_lines({"ops": ops}, Texts("zh"))
+    assert len(lines) == 21 and lines[-1] == "……还有 10 处差异"

@@ -32,7 +32,7 @@ from typing import Callable
 from factory.media import MediaError, decode_audio, write_wav
 from factory.payloads import SpeechFacts, Timing
 from factory.stages import Stage, StageContext, StageError, StageResult
-from factory.text import count_units, language_code
+from factory.text import count_units, language_code, language_mismatch
 from tts.engine import load_engine, voice_version
 from tts.voices import check_voice_param, choose_voice
 from tts.loudness import is_silent, normalize_loudness
@@ -194,10 +194,13 @@ def speak_script(ctx: StageContext) -> StageResult:
         raise StageError("The script is empty: write the narration text (or upload a recording) and try again.")
     if len(script) > ctx.settings.max_script_chars:
         raise StageError(
-            f"The script is {len(script):,} characters long; the limit is {ctx.settings.max_script_chars:,} "
-            f"(max_script_chars). Shorten it or split it into several videos."
+            f"The script is {len(script):,} characters long; the limit is {ctx.settings.max_script_chars:,}. "
+            f"Shorten it or split it into several videos."
         )
     language = language_code(ctx.params.get("language"))
+    mismatch = language_mismatch(script, language)
+    if mismatch:
+        raise StageError(mismatch[0])
     voice = choose_voice(ctx.params.get("voice"), language, ctx.settings.voice)
     engine = load_engine(voice.name, language, cache_dir=ctx.settings.cache_dir)
     limit = ctx.settings.max_audio_seconds

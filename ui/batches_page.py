@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from ui.submission import LANGUAGES, Upload
+from ui.submission import LANGUAGES, Upload, language_index
 from ui.visit import Visit
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def batches_page(visit: Visit) -> None:
     rows_file = st.file_uploader(tr("batch.file"), type=ROWS_TYPES, key="batch_file")
     portrait = st.file_uploader(tr("batch.portrait"), type=["jpg", "jpeg", "png", "webp"], key="batch_portrait")
     language = st.selectbox(tr("new.language"), list(LANGUAGES), format_func=lambda c: tr(f"lang.{c}"),
+                            index=language_index(tr.language),
                             key=visit.key("batch_language"))
     check = st.checkbox(tr("new.check"), value=visit.console.settings.qa_enabled, key="batch_check")
 

@@ -98,6 +98,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "job.qa_details": ("QA details", "质检详情"),
     "job.qa_plot": ("Mouth opening against speech energy, frame by frame", "逐帧嘴部开合与语音能量"),
     "job.qa_col_check": ("check", "检查项"),
+    # QA checks and numbers (qa.report, qa.av_checks, qa.gate), with their units
+    "qa.duration": ("sound and picture end apart (s)", "声音与画面结束时间差（秒）"),
+    "qa.fps": ("frames per second", "帧率（帧/秒）"),
+    "qa.size": ("size (pixels)", "尺寸（像素）"),
+    "qa.face_visible": ("frames showing the face", "有人脸的帧"),
+    "qa.no_frozen_picture": ("longest frozen picture (s)", "最长静止画面（秒）"),
+    "qa.no_black_frames": ("black frames", "黑帧数"),
+    "qa.sound_present": ("loudest speech (dB)", "最大语音响度（dB）"),
+    "qa.lip_sync_confidence": ("lip-sync confidence", "口型同步置信度"),
+    "qa.lip_sync_offset": ("sound late by (frames)", "声音滞后（帧）"),
+    "qa.offset_frames": ("sound late by (frames)", "声音滞后（帧）"),
+    "qa.sync_confidence": ("lip-sync confidence", "口型同步置信度"),
+    "qa.sync_min_confidence": ("confidence needed", "所需置信度"),
+    "qa.sync_z": ("lip-sync z-score", "口型同步 z 值"),
+    "qa.wer": ("word error rate", "词错误率"),
+    "qa.cer": ("character error rate", "字错误率"),
+    "qa.lse_d": ("SyncNet distance (LSE-D)", "SyncNet 距离（LSE-D）"),
+    "qa.lse_c": ("SyncNet confidence (LSE-C)", "SyncNet 置信度（LSE-C）"),
+    "qa.syncnet_offset_frames": ("SyncNet offset (frames)", "SyncNet 偏移（帧）"),
     "job.qa_col_value": ("value", "数值"),
     "job.qa_col_ok": ("ok", "结果"),
     "job.transcript": ("What Whisper heard", "Whisper 听到的内容"),
@@ -106,6 +125,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "job.diff_substitute": ("heard “{heard}” instead of “{said}”", "听成“{heard}”，原文“{said}”"),
     "job.diff_delete": ("missing “{said}”", "缺少“{said}”"),
     "job.diff_insert": ("extra “{heard}”", "多出“{heard}”"),
+    "job.diff_more": ("… and {count} more differences", "……还有 {count} 处差异"),
     "job.what_it_says": ("What it says", "讲稿内容"),
     "job.stage_runs": ("**Stage runs** — {seconds:.1f} s in all", "**各阶段运行** — 共 {seconds:.1f} 秒"),
     "job.col_stage": ("stage", "阶段"),
@@ -231,6 +251,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
                        "rows cannot be turned into a script here. Paste a script or upload a recording.",
                        "本机未安装撰稿模型，无法把话题、政策文件或商品信息写成讲稿。请粘贴讲稿或上传录音。"),
     "form.bad_voice": ("{problem}", "{problem}"),
+    "form.problem": ("{problem}", "{problem}"),
+    "form.script_too_long": ("The script is {chars:,} characters long; the limit is {limit:,}. Shorten it or split it into "
+                             "several videos.", "讲稿有 {chars:,} 个字符，上限是 {limit:,}。请删减，或分成几个视频。"),
     "form.bad_language": ("Unsupported language {language!r}.", "不支持的语言 {language!r}。"),
     "form.writer_refused": ("{problem}", "{problem}"),
     "form.bad_params": ("{problem}", "{problem}"),
@@ -416,6 +439,10 @@ class Texts:
 
     def status(self, status: str) -> str:
         return self(f"status.{status}") if f"status.{status}" in MESSAGES else status
+
+    def qa_check(self, name: str) -> str:
+        """A QA check's or number's name, with its unit (``qa.report`` names them in English)."""
+        return self(f"qa.{name}") if f"qa.{name}" in MESSAGES else name.replace("_", " ")
 
     def stage(self, stage: str) -> str:
         return self(f"stage.{stage}") if f"stage.{stage}" in MESSAGES else stage

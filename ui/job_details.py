@@ -128,8 +128,8 @@ def qa_view(qa: Mapping[str, Any] | None, tr: Texts) -> QAView | None:
     for name in [*checks, *(n for n in numbers if n not in checks)]:
         ok = checks.get(name)
         rows.append({
-            tr("job.qa_col_check"): _label(name),
-            tr("job.qa_col_value"): format_value(numbers[name], tr) if name in numbers else "",
+            tr("job.qa_col_check"): tr.qa_check(name),
+            tr("job.qa_col_value"): _qa_value(name, numbers[name], tr) if name in numbers else "",
             tr("job.qa_col_ok"): "" if ok is None else ("✅" if ok else "❌"),
         })
     passed = qa.get("passed")
@@ -159,6 +159,16 @@ def _is_scalar(value: Any) -> bool:
 
 def _label(key: str) -> str:
     return str(key).replace("_", " ")
+
+
+PERCENT_NUMBERS = frozenset({"wer", "cer", "face_visible"})
+"""QA numbers that are shares (0..1 and beyond for an error rate), shown in per cent."""
+
+
+def _qa_value(name: str, value: Any, tr: Texts) -> str:
+    if name in PERCENT_NUMBERS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{100 * value:.1f} %"
+    return format_value(value, tr)
 
 
 def format_value(value: Any, tr: Texts) -> str:
@@ -228,11 +238,13 @@ def matches(job: Job, who: str = "", words: str = "") -> bool:
 
 # --- transcript, differences, models ------------------------------------------------------------
 
-def difference_lines(error_rate: Mapping[str, Any] | None, tr: Texts) -> list[str]:
+def difference_lines(error_rate: Mapping[str, Any] | None, tr: Texts, most: int = 20) -> list[str]:
     """The QA report's alignment of script and transcript (``error_rate.ops``) as sentences:
-    'heard "sea" instead of "see"', 'missing "today"', 'extra "um"'."""
+    'heard "sea" instead of "see"', 'missing "today"', 'extra "um"'; past ``most`` of them, one
+    line says how many more (a wrong voice can make hundreds)."""
+    ops = (error_rate or {}).get("ops") or []
     lines = []
-    for op in (error_rate or {}).get("ops") or []:
+    for op in ops[:most]:
         kind = op.get("op")
         if kind == "substitute":
             lines.append(tr("job.diff_substitute", heard=op.get("hyp"), said=op.get("ref")))
@@ -240,6 +252,8 @@ def difference_lines(error_rate: Mapping[str, Any] | None, tr: Texts) -> list[st
             lines.append(tr("job.diff_delete", said=op.get("ref")))
         elif kind == "insert":
             lines.append(tr("job.diff_insert", heard=op.get("hyp")))
+    if len(ops) > most:
+        lines.append(tr("job.diff_more", count=len(ops) - most))
     return lines
 
 

@@ -24,6 +24,7 @@ from ui.submission import (
     Upload,
     check_draft,
     default_target_seconds,
+    language_index,
     document_types,
     read_document,
     stage_installed,
@@ -61,6 +62,7 @@ def new_video_page(visit: Visit) -> None:
 
     left, right = st.columns(2)
     form.language = right.selectbox(tr("new.language"), list(LANGUAGES), format_func=lambda c: tr(f"lang.{c}"),
+                                    index=language_index(tr.language),
                                     key=visit.key("language"), help=tr("new.language_help"))
     with left:
         form.voice = _voice_picker(visit, form.language, avatar_voice)
@@ -77,7 +79,7 @@ def new_video_page(visit: Visit) -> None:
             job = submit_form(visit.console.service, form, created_by=visit.actor, draft_text=draft_text,
                               writer_ready=writer.ok)
         except FormError as exc:
-            st.error(tr(exc.key, **exc.values))
+            st.error(exc.in_language(tr.language))
         else:
             st.session_state[CURRENT_JOB] = job.id
             st.session_state.pop(DRAFT, None)
@@ -99,7 +101,7 @@ def _draft_step(visit: Visit, form: NewVideoForm) -> str | None:
                 with st.spinner(tr("new.writing")):
                     draft = write_draft(visit.console.service, form)
             except FormError as exc:
-                st.error(tr(exc.key, **exc.values))
+                st.error(exc.in_language(tr.language))
             except StageError as exc:
                 st.error(tr("new.draft_failed", problem=str(exc)))
             else:

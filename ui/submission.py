@@ -32,15 +32,37 @@ IMAGE_TYPES = ["jpg", "jpeg", "png", "webp"]
 AUDIO_TYPES = ["wav", "mp3", "m4a", "aac", "flac", "ogg", "opus", "webm", "mp4"]
 
 
+def language_index(page_language: str) -> int:
+    """The narration language a form starts with, as an index into ``LANGUAGES``: the editor's
+    own (a Chinese console offers Chinese narration first)."""
+    return LANGUAGES.index(page_language) if page_language in LANGUAGES else 0
+
+
 class FormError(ValueError):
     """Something the editor must fix in the form before a job can be created: ``key`` and
-    ``values`` name the sentence in ``ui.i18n`` (``str(error)`` is the English one)."""
+    ``values`` name the sentence in ``ui.i18n`` (``str(error)`` is the English one);
+    ``in_language`` gives it in the page's language."""
 
     def __init__(self, key: str, **values: Any):
         from ui.i18n import translate
 
         super().__init__(translate(key, "en", **values))
         self.key, self.values = key, values
+        self.sentences: tuple[str, str] | None = None
+
+    @classmethod
+    def said(cls, english: str, chinese: str) -> FormError:
+        """A refusal whose sentence comes from the core, already in English and Chinese."""
+        error = cls("form.problem", problem=english)
+        error.sentences = (english, chinese)
+        return error
+
+    def in_language(self, language: str) -> str:
+        from ui.i18n import translate
+
+        if self.sentences is not None:
+            return self.sentences[1] if language == "zh" else self.sentences[0]
+        return translate(self.key, language, **self.values)
 
 
 @dataclass
@@ -152,6 +174,29 @@ def check_form(form: NewVideoForm, writer_ready: bool = True) -> None:
             raise FormError("form.bad_voice", problem=problem)
 
 
+def check_script(script: str, language: str, max_chars: int) -> None:
+    """Raise FormError for a script the speak stage would refuse: too long, or written in
+    another language than the narration's (``factory.text.language_mismatch``)."""
+    from factory.text import language_mismatch
+
+    if len(script) > max_chars:
+        raise FormError("form.script_too_long", chars=len(script), limit=max_chars)
+    mismatch = language_mismatch(script, language)
+    if mismatch:
+        raise FormError.said(*mismatch)
+
+
+def check_photo(image: Path, max_pixels: int) -> None:
+    """Raise FormError for a photo the render would fail on, as the avatar library refuses it
+    (``factory.avatars.check_portrait``: not an image, no face, several faces, a tiny face)."""
+    from factory.avatars import AvatarError, check_portrait
+
+    try:
+        check_portrait(image, max_pixels)
+    except AvatarError as exc:
+        raise FormError.said(str(exc), exc.in_language("zh")) from None
+
+
 def writer_status(settings: Any) -> Check:
     """Whether the narration writer can run here (its package, litellm and, for the offline
     model, llama-cpp-python and the weights): ``prompts.doctor``'s check, loading nothing."""
@@ -243,9 +288,12 @@ def submit_form(service: Any, form: NewVideoForm, *, created_by: str | None = No
         script = draft_text
     else:
         script = form.script if form.source == "script" else None
+    if script is not None:
+        check_script(script, form.language, service.settings.max_script_chars)
     params = job_params(form)
     with tempfile.TemporaryDirectory(prefix="factory-ui-") as tmp:
         image = _save(form.image, Path(tmp), "portrait")
+        check_photo(image, service.settings.max_image_pixels)
         audio = _save(form.recording, Path(tmp), "recording") if form.source == "recording" else None
         try:
             return service.submit(
