@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -145,12 +144,12 @@ def resolve_model_dir(settings: Settings) -> Path:
 def prefer_avx512_kernels(cpuinfo: str | None = None) -> None:
     """Let CTranslate2 use its AVX-512 kernels on AMD CPUs that have them.
 
-    CTranslate2 picks AVX-512 only on Intel CPUs; on AMD CPUs with AVX-512 (Zen 4 and later) it
-    falls back to AVX2, which is slower there (bench/RESULTS.md, "QA speed, third pass"). The
-    choice is read once, when the library loads, so this runs before the first import; a
-    ``CT2_FORCE_CPU_ISA`` the user set wins. ``cpuinfo``: the text of /proc/cpuinfo (read when
-    not given)."""
-    if "CT2_FORCE_CPU_ISA" in os.environ or "ctranslate2" in sys.modules:
+    CTranslate2 uses its AVX-512 kernels only when ``CT2_FORCE_CPU_ISA`` asks for them, and AVX2
+    otherwise; on AMD CPUs with AVX-512 (Zen 4 and later) AVX-512 is faster (bench/RESULTS.md,
+    "QA speed, third pass"). Intel CPUs keep CTranslate2's choice (not measured here). The
+    variable is read when the first model loads, so this runs before that; a value the user set
+    wins. ``cpuinfo``: the text of /proc/cpuinfo (read when not given)."""
+    if "CT2_FORCE_CPU_ISA" in os.environ:
         return
     if cpuinfo is None:
         try:
@@ -158,7 +157,7 @@ def prefer_avx512_kernels(cpuinfo: str | None = None) -> None:
         except OSError:  # not Linux: keep CTranslate2's own choice
             return
     flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
-    if "AuthenticAMD" in cpuinfo and {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= set(flags):
+    if "AuthenticAMD" in cpuinfo and {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"} <= set(flags):
         os.environ["CT2_FORCE_CPU_ISA"] = "AVX512"
 
 

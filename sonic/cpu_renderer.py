@@ -866,11 +866,12 @@ class Performance:
 def speech_prosody(mouth: MouthTrack) -> tuple[np.ndarray, np.ndarray]:
     """(loudness 0..1, pause gate) per frame, as the mouth track heard them (``sonic.mouth``):
     the audio's loudness when the track was made with the audio, else the mouth's opening."""
+    pauses = mouth.pauses if mouth.pauses is not None else np.ones(len(mouth.open), dtype=np.float32)
     if mouth.loudness is not None:
-        return mouth.loudness, mouth.pauses
+        return mouth.loudness, pauses
     opening = np.maximum(mouth.open, 0.0)  # closed lips (below 0) are as quiet as rest
     peak = float(opening.max()) if len(opening) else 0.0
-    return (opening / peak if peak > 0 else opening).astype(np.float32), mouth.pauses
+    return (opening / peak if peak > 0 else opening).astype(np.float32), pauses
 
 
 def plan_performance(rig: FaceRig, n_frames: int, params: RenderParams, samples: np.ndarray | None,

@@ -97,9 +97,11 @@ class MouthTrack:
     teeth_on_lip: np.ndarray | None = None
     """(frames,) 0..1: the lower lip tucked under the upper teeth (f, v); None: never."""
     loudness: np.ndarray | None = None
-    """(frames,) the audio's loudness 0..1 (``loudness``); None when made without the audio."""
+    """(frames,) the audio's loudness 0..1 (``loudness``), set by ``mouth_track`` when it had
+    the audio; None otherwise."""
     pauses: np.ndarray | None = None
-    """(frames,) the pause gate (``pause_gate``): 1 while speaking, 0 inside a pause."""
+    """(frames,) the pause gate (``pause_gate``: 1 while speaking, easing to 0 inside a pause),
+    set by ``mouth_track``; None: no pauses known."""
 
 
 def loudness(samples: np.ndarray, sample_rate: int, n_frames: int) -> np.ndarray:

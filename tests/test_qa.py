@@ -502,9 +502,10 @@ def test_clips_too_short_to_score_lip_sync_are_not_failed_for_it():
 
 
 @pytest.mark.parametrize("vendor, flags, chosen", [
-    ("AuthenticAMD", "avx2 avx512f avx512bw avx512dq avx512vl avx512_vnni", "AVX512"),  # Zen 4: AVX-512 kernels
+    ("AuthenticAMD", "avx2 avx512f avx512cd avx512bw avx512dq avx512vl avx512_vnni", "AVX512"),  # Zen 4
     ("AuthenticAMD", "avx2 fma", None),  # no AVX-512: CTranslate2's own choice
-    ("GenuineIntel", "avx2 avx512f avx512bw avx512dq avx512vl", None),  # CTranslate2 picks AVX-512 itself
+    ("AuthenticAMD", "avx2 avx512f avx512bw avx512dq avx512vl", None),  # CTranslate2's AVX-512 also needs CD
+    ("GenuineIntel", "avx2 avx512f avx512cd avx512bw avx512dq avx512vl", None),  # not measured: left alone
 ])
 def test_whisper_uses_avx512_kernels_on_amd_cpus_that_have_them(monkeypatch, vendor, flags, chosen):
     from qa.asr import prefer_avx512_kernels
@@ -512,7 +513,6 @@ def test_whisper_uses_avx512_kernels_on_amd_cpus_that_have_them(monkeypatch, ven
     cpuinfo = f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: fpu sse4_2 {flags}\n"
     monkeypatch.setenv("CT2_FORCE_CPU_ISA", "")  # recorded, so the test leaves the variable as it found it
     monkeypatch.delenv("CT2_FORCE_CPU_ISA")
-    monkeypatch.delitem(sys.modules, "ctranslate2", raising=False)
     prefer_avx512_kernels(cpuinfo)
     import os
 
