@@ -108,3 +108,21 @@ def test_qa_numbers_read_in_the_editors_language_with_units():
     ops = [{"op": "insert", "hyp": "chinese"}] * 30
     lines = difference_lines({"ops": ops}, Texts("zh"))
     assert len(lines) == 21 and lines[-1] == "……还有 10 处差异"
+
+
+def test_a_failed_jobs_later_stages_say_they_did_not_run():
+    from datetime import datetime, timezone
+
+    from factory.store import Job, StageRun
+    from ui.i18n import Texts
+    from ui.job_details import stage_lines
+
+    now = datetime.now(timezone.utc)
+    job = Job(id="j1", status="failed", plan=["speak", "render", "check", "publish"])
+    runs = [StageRun(job_id="j1", stage="speak", status="done", seconds=1.0, started_at=now, finished_at=now),
+            StageRun(job_id="j1", stage="render", status="failed", seconds=0.5, started_at=now, finished_at=now)]
+    lines = stage_lines(job, runs)
+    assert [line.state for line in lines] == ["done", "failed", "not_run", "not_run"]
+    assert lines[2].summary(Texts("zh")).endswith("未运行")
+    job.status = "needs_review"  # a held job may still go on: its publish stage waits
+    assert stage_lines(job, runs[:1])[-1].state == "waiting"

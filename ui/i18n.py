@@ -66,6 +66,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "stage.check": ("check", "质检"),
     "stage.publish": ("publish", "发布"),
     "run.waiting": ("waiting", "等待中"),
+    "run.not_run": ("not run", "未运行"),
     "run.running": ("running", "运行中"),
     "run.done": ("done", "完成"),
     "run.cached": ("done (cache hit)", "完成（命中缓存）"),

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from factory.dispatch import StageProgress
-from factory.store import Job, StageRun
+from factory.store import Job, JobStatus, StageRun
 from factory.text import CJK_CHAR
 from ui.i18n import Texts
 
 STAGE_MARKS: dict[str, str] = {
     "waiting": "·",
+    "not_run": "–",
     "running": "⚙️",
     "done": "✅",
     "cached": "✅",
@@ -44,7 +45,8 @@ def first_line(text: str | None, limit: int = 160) -> str:
 class StageLine:
     stage: str
     state: str
-    """waiting | running | done | cached | failed | error | review | rerun"""
+    """waiting | running | done | cached | failed | error | review | rerun | not_run (the job
+    ended before this stage)"""
     seconds: float | None = None
     """Time of the latest attempt (all finished attempts summed in ``total_seconds``)."""
     total_seconds: float = 0.0
@@ -66,11 +68,15 @@ class StageLine:
                 text += f" {self.fraction * 100:.0f}%"
             if self.note:
                 text += f" ({self.note})"
-        elif self.state != "waiting" and self.seconds is not None:
+        elif self.state not in ("waiting", "not_run") and self.seconds is not None:
             text += " " + tr("run.in_seconds", seconds=self.seconds)
         if self.attempts > 1:
             text += tr("run.attempt", attempt=self.attempts)
         return text
+
+
+ENDED_SHORT = frozenset({JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED})
+"""Job states that never reach their remaining stages (a held job may still publish)."""
 
 
 def stage_lines(job: Job, runs: Iterable[StageRun], live: Mapping[str, StageProgress] | None = None) -> list[StageLine]:
@@ -93,6 +99,8 @@ def stage_lines(job: Job, runs: Iterable[StageRun], live: Mapping[str, StageProg
         if progress is not None and line.state in ("waiting", "running"):
             # The stage process reported progress before the store shows the run: it is running.
             line.state, line.fraction, line.note = "running", progress.fraction, progress.note
+        if line.state == "waiting" and job.status in ENDED_SHORT:
+            line.state = "not_run"
         lines.append(line)
     return lines
 
