@@ -24,7 +24,7 @@ from factory.api_common import AUTH_ERRORS, CONFLICT, NOT_FOUND, TOO_LARGE, ApiE
 from factory.api_models import JobCreate, JobFields, JobOut, JobPage, RejectIn
 from factory.identity import ApiToken
 from factory.store import Job, JobStatus
-from factory.text import language_mismatch
+from factory.text import language_mismatch, written_language
 
 ARTIFACT_TYPES = {
     "video": "video/mp4",
@@ -154,7 +154,8 @@ def submit_job(request: Request, caller: ApiToken, fields: JobFields, image: Pat
     if fields.script is not None and len(fields.script) > service.settings.max_script_chars:
         raise ApiError(422, f"The script is longer than the {service.settings.max_script_chars} characters allowed.")
     render = {k: v for k, v in fields.params.items() if k not in ("language", "voice", "renderer")}
-    language = str(fields.params.get("language") or fields.language)
+    language = str(fields.params.get("language") or fields.language
+                   or (written_language(fields.script) if fields.script is not None else None) or "en")
     mismatch = language_mismatch(fields.script, language) if fields.script is not None else None
     if mismatch:
         raise ApiError(422, mismatch[0])

@@ -65,7 +65,8 @@ class JobFields(Strict):
     writer_request: WriterRequestIn | Omitted = None
     voice: Annotated[str, Field(min_length=1, max_length=200)] | Omitted = Field(
         None, description="A voice id from /voices (else the avatar's, else the default).")
-    language: Language = "en"
+    language: Language | Omitted = Field(
+        None, description="The narration's language (default: zh for a script written in Chinese, else en).")
     params: dict[str, RenderValue] = Field(default_factory=dict,
                                            description="Render parameters (see the render stage's params) and renderer.")
     check: bool | Omitted = Field(None, description="Run the QA stage (default: the server's setting).")

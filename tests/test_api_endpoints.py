@@ -210,12 +210,14 @@ def test_multipart_job_rejected_retried_cancelled_and_listed(reviewing_api, port
         (upload, {"script": SCRIPT, "priority": "99999999999999999999"}, "priority"),
         (upload, {}, "exactly one of"),  # nothing to say
         (upload, {"script": SCRIPT, "colour": "red"}, "colour"),
-        (upload, {"script": "大家好，欢迎收看。"}, "written in Chinese, but the narration language is English"),
+        (upload, {"script": "大家好，欢迎收看。", "language": "en"}, "written in Chinese, but the narration language is English"),
     ]:
         refused = api.client.post("/jobs", headers=api.headers(), files=files, data=data)
         assert refused.status_code == 422 and reason in refused.json()["error"]["message"], refused.text
+    usual = api.app.state.limits.max_bytes
     api.app.state.limits.max_bytes = 100
     assert api.client.post("/jobs", headers=api.headers(), files=upload, data=form).status_code == 413
+    api.app.state.limits.max_bytes = usual
 
     mine = {"created_by": api.actor()}  # other tests' jobs share this database
     page = api.client.get("/jobs", headers=api.headers(), params={**mine, "status": "cancelled", "limit": 1}).json()
@@ -226,6 +228,11 @@ def test_multipart_job_rejected_retried_cancelled_and_listed(reviewing_api, port
     assert len(everyone["items"]) == 1 and everyone["total"] >= 1
     assert api.client.get("/jobs/nope", headers=api.headers()).status_code == 404
     assert api.client.post("/jobs/nope/retry", headers=api.headers()).status_code == 404
+    # no language given: a script written in Chinese is narrated in Chinese
+    chinese = api.client.post("/jobs", headers=api.headers(), files=upload,
+                              data={"script": "大家好，欢迎收看。", "check": "false", "priority": "0"})
+    assert chinese.status_code == 202 and chinese.json()["params"]["language"] == "zh", chinese.text
+    assert api.client.post(f"/jobs/{chinese.json()['id']}/cancel", headers=api.headers()).status_code == 200
 
 
 def test_prometheus_scrapes_the_api_service_with_a_token():
