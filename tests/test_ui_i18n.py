@@ -101,10 +101,11 @@ def test_qa_numbers_read_in_the_editors_language_with_units():
     from ui.i18n import Texts
     from ui.job_details import difference_lines, qa_view
 
-    qa = {"passed": False, "checks": {"cer": False, "duration": True},
-          "numbers": {"cer": 0.25, "duration": 0.02, "sync_z": 7.5}}
+    qa = {"passed": False, "checks": {"cer": False, "duration": True, "lip_sync_offset": True},
+          "numbers": {"cer": 0.25, "duration": 0.02, "sync_z": 7.5, "lip_sync_offset": 0, "offset_frames": 0}}
     rows = {row["检查项"]: row["数值"] for row in qa_view(qa, Texts("zh")).rows}
-    assert rows == {"字错误率": "25.0 %", "声音与画面结束时间差（秒）": "0.02", "口型同步 z 值": "7.5"}
+    assert rows == {"字错误率": "25.0 %", "声音与画面结束时间差（秒）": "0.02", "声音滞后（帧）": "0",
+                    "口型同步证据（置信度 × √帧数）": "7.5"}  # the offset once, not twice
     ops = [{"op": "insert", "hyp": "chinese"}] * 30
     lines = difference_lines({"ops": ops}, Texts("zh"))
     assert len(lines) == 21 and lines[-1] == "……还有 10 处差异"

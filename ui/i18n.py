@@ -112,7 +112,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "qa.offset_frames": ("sound late by (frames)", "声音滞后（帧）"),
     "qa.sync_confidence": ("lip-sync confidence", "口型同步置信度"),
     "qa.sync_min_confidence": ("confidence needed", "所需置信度"),
-    "qa.sync_z": ("lip-sync z-score", "口型同步 z 值"),
+    "qa.sync_z": ("lip-sync evidence (confidence × √frames)", "口型同步证据（置信度 × √帧数）"),
     "qa.wer": ("word error rate", "词错误率"),
     "qa.cer": ("character error rate", "字错误率"),
     "qa.lse_d": ("SyncNet distance (LSE-D)", "SyncNet 距离（LSE-D）"),

@@ -133,7 +133,9 @@ def qa_view(qa: Mapping[str, Any] | None, tr: Texts) -> QAView | None:
         # Some other layout: show its plain values, one level of nesting flattened.
         numbers = dict(qa_numbers(qa))
     rows = []
-    for name in [*checks, *(n for n in numbers if n not in checks)]:
+    # a number that only repeats a check's own value (the same confidence, the same offset) is not listed again
+    repeats = {number for number, check in SAME_AS_CHECK.items() if check in checks}
+    for name in [*checks, *(n for n in numbers if n not in checks and n not in repeats)]:
         ok = checks.get(name)
         rows.append({
             tr("job.qa_col_check"): tr.qa_check(name),
@@ -168,6 +170,9 @@ def _is_scalar(value: Any) -> bool:
 def _label(key: str) -> str:
     return str(key).replace("_", " ")
 
+
+SAME_AS_CHECK = {"sync_confidence": "lip_sync_confidence", "offset_frames": "lip_sync_offset"}
+"""QA numbers that ``qa.report`` also gives as a check's value."""
 
 PERCENT_NUMBERS = frozenset({"wer", "cer", "face_visible"})
 """QA numbers that are shares (0..1 and beyond for an error rate), shown in per cent."""

@@ -125,7 +125,8 @@ def show_qa(visit: Visit, job: Job) -> None:
     for reason in view.reasons:
         st.markdown(f"- {reason}")
     if view.rows:
-        st.dataframe(view.rows, hide_index=True)
+        # tall enough for every row: a scroll bar inside the table hides checks
+        st.dataframe(view.rows, hide_index=True, height=36 * (len(view.rows) + 1) + 3)
     plot = _artifact(visit, job, "qa_plot", quiet=True)
     if plot is not None:
         st.image(str(plot), caption=tr("job.qa_plot"))
