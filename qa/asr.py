@@ -12,6 +12,7 @@ a second, transcribing a short clip less than that.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import threading
@@ -161,6 +162,7 @@ def prefer_avx512_kernels(cpuinfo: str | None = None) -> None:
         os.environ["CT2_FORCE_CPU_ISA"] = "AVX512"
 
 
+@functools.cache
 def pick_device() -> tuple[str, str]:
     """(device, compute_type): the GPU in float16 when CTranslate2 sees one, else CPU int8."""
     prefer_avx512_kernels()
@@ -177,7 +179,6 @@ _models_lock = threading.Lock()
 
 def load_model(settings: Settings | None = None, options: AsrOptions | None = None):
     """The faster-whisper model for these settings, loaded once per process."""
-    prefer_avx512_kernels()
     from faster_whisper import WhisperModel
 
     settings = settings or Settings.load()
@@ -254,11 +255,8 @@ def _decode(model: Any, samples: np.ndarray, language: str | None, beam_size: in
     if info.language == "zh":
         import zhconv
 
-        def written(text: str) -> str:
-            return zhconv.convert(text, "zh-hans")
-    else:
-        def written(text: str) -> str:
-            return text
+    def written(text: str) -> str:
+        return zhconv.convert(text, "zh-hans") if info.language == "zh" else text
     words: list[Word] = []
     texts: list[str] = []
     for segment in segments:  # a generator: transcription happens while we iterate

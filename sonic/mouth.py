@@ -338,7 +338,6 @@ def track_from_phonemes(
         if symbol[:1] in LABIODENTALS:
             labiodental[i0:i1] = 1.0
         if is_closure:
-            # Sealed on one frame of the consonant, opening again within ``ramp`` either side.
             # Sealed on one video frame, open again within ``ramp`` of it: each further sealed
             # frame of a loud "m" costs the lip-sync confidence QA measures (it compares the
             # opening with the loudness).

@@ -109,6 +109,9 @@ def test_voice_choice_and_errors(tmp_path: Path) -> None:
     own = load_engine(str(bundled.model))
     assert own.synthesize("Yes.").seconds > 0.2
     assert voice_version(str(bundled.model)) != voice_version("")
+    # speech made with and without Piper's sampling noise never share a cache entry
+    assert voice_version("", sampling_noise=False) != voice_version("", sampling_noise=True)
+    assert load_engine("", sampling_noise=False).version == voice_version("", sampling_noise=False)
     with pytest.raises(TTSError, match="Unknown voice 'alice'"):
         load_engine("alice")
     with pytest.raises(TTSError, match="does not exist"):

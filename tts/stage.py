@@ -202,7 +202,8 @@ def speak_script(ctx: StageContext) -> StageResult:
     if mismatch:
         raise StageError(mismatch[0])
     voice = choose_voice(ctx.params.get("voice"), language, ctx.settings.voice)
-    engine = load_engine(voice.name, language, cache_dir=ctx.settings.cache_dir)
+    engine = load_engine(voice.name, language, cache_dir=ctx.settings.cache_dir,
+                         sampling_noise=ctx.settings.tts_sampling_noise)
     limit = ctx.settings.max_audio_seconds
     # synthesize raises (a TTSError, early) once the speech grows past the limit
     speech = engine.synthesize(script, language, progress=ctx.progress, max_seconds=limit)
@@ -235,7 +236,8 @@ def run(ctx: StageContext) -> StageResult:
 
 
 def _engine_version(ctx: StageContext) -> str:
-    return voice_version(ctx.params.get("voice") or "", language_code(ctx.params.get("language")), ctx.settings.voice)
+    return voice_version(ctx.params.get("voice") or "", language_code(ctx.params.get("language")), ctx.settings.voice,
+                         sampling_noise=ctx.settings.tts_sampling_noise)
 
 
 STAGE = Stage(

@@ -251,13 +251,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "form.no_writer": ("The narration writer is not installed on this machine, so topics, policy documents and product "
                        "rows cannot be turned into a script here. Paste a script or upload a recording.",
                        "本机未安装撰稿模型，无法把话题、政策文件或商品信息写成讲稿。请粘贴讲稿或上传录音。"),
-    "form.bad_voice": ("{problem}", "{problem}"),
-    "form.problem": ("{problem}", "{problem}"),
+    "form.problem": ("{problem}", "{problem}"),  # a sentence the core wrote (a voice, the writer, a parameter)
     "form.script_too_long": ("The script is {chars:,} characters long; the limit is {limit:,}. Shorten it or split it into "
                              "several videos.", "讲稿有 {chars:,} 个字符，上限是 {limit:,}。请删减，或分成几个视频。"),
     "form.bad_language": ("Unsupported language {language!r}.", "不支持的语言 {language!r}。"),
-    "form.writer_refused": ("{problem}", "{problem}"),
-    "form.bad_params": ("{problem}", "{problem}"),
 
     # --- jobs list ------------------------------------------------------------------------------------
     "jobs.header": ("Jobs", "任务"),

@@ -144,8 +144,9 @@ def _portrait(visit: Visit) -> tuple[Upload | None, str | None]:
         avatar = avatars[st.selectbox(tr("new.avatar"), list(avatars), format_func=lambda i: avatars[i].name,
                                       key="avatar")]
         path = service.artifacts.fetch(avatar.image)
-        _show_face(visit, path.read_bytes(), avatar.face, avatar.name)
-        return Upload(f"{avatar.name}{path.suffix}", path.read_bytes()), avatar.voice
+        data = path.read_bytes()
+        _show_face(visit, data, avatar.face, avatar.name)
+        return Upload(f"{avatar.name}{path.suffix}", data, face_checked=True), avatar.voice
     image = _upload(tr("new.portrait"), IMAGE_TYPES, "portrait")
     if image is not None and _preview_image(visit, image):
         _save_avatar(visit, image)

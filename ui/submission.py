@@ -71,6 +71,8 @@ class Upload:
 
     name: str
     data: bytes
+    face_checked: bool = False
+    """A library avatar's photo: its one clear face was checked when it was saved."""
 
 
 @dataclass
@@ -137,7 +139,7 @@ def writer_request(form: NewVideoForm) -> dict[str, Any] | None:
     try:
         NarrationRequest.from_value(request.to_value()).validate()
     except StageError as exc:
-        raise FormError("form.writer_refused", problem=str(exc)) from None
+        raise FormError("form.problem", problem=str(exc)) from None
     return request.to_value()
 
 
@@ -149,7 +151,7 @@ def job_params(form: NewVideoForm) -> dict[str, Any]:
     try:
         return build_job_params(form.render, language=form.language, voice=form.voice, renderer=form.renderer)
     except ValueError as exc:
-        raise FormError("form.bad_params", problem=str(exc)) from None
+        raise FormError("form.problem", problem=str(exc)) from None
 
 
 def check_form(form: NewVideoForm, writer_ready: bool = True) -> None:
@@ -171,7 +173,7 @@ def check_form(form: NewVideoForm, writer_ready: bool = True) -> None:
 
         problem = voice_problem(form.voice, form.language)  # unknown, missing, or another language's voice
         if problem:
-            raise FormError("form.bad_voice", problem=problem)
+            raise FormError("form.problem", problem=problem)
 
 
 def check_script(script: str, language: str, max_chars: int) -> None:
@@ -293,7 +295,8 @@ def submit_form(service: Any, form: NewVideoForm, *, created_by: str | None = No
     params = job_params(form)
     with tempfile.TemporaryDirectory(prefix="factory-ui-") as tmp:
         image = _save(form.image, Path(tmp), "portrait")
-        check_photo(image, service.settings.max_image_pixels)
+        if not form.image.face_checked:
+            check_photo(image, service.settings.max_image_pixels)
         audio = _save(form.recording, Path(tmp), "recording") if form.source == "recording" else None
         try:
             return service.submit(
@@ -308,7 +311,7 @@ def submit_form(service: Any, form: NewVideoForm, *, created_by: str | None = No
                 if form.source in WRITER_SOURCES else None,
             )
         except ValueError as exc:  # parameters a stage refuses: nothing was created
-            raise FormError("form.bad_params", problem=str(exc)) from None
+            raise FormError("form.problem", problem=str(exc)) from None
 
 
 def _save(upload: Upload | None, folder: Path, fallback: str) -> Path:
